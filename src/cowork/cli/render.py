@@ -1,0 +1,209 @@
+"""Showing events to a person in a terminal (rich), or as JSON lines for scripts.
+
+Live view: the assistant's Markdown streams in place, a spinner runs while the model thinks or a
+tool works, each tool call ends as one line (✓ done, ✗ failed, ⊘ denied, ■ interrupted) with a
+short summary, edits show their diff, the plan (todo_write) shows as a checklist, and the turn
+ends with a line of tokens and time. Replay (``cowork sessions show``) renders the same events
+without the live parts.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+from rich.markdown import Markdown
+from rich.status import Status
+from rich.syntax import Syntax
+from rich.text import Text
+
+from ..protocol import Event
+
+ICONS = {"completed": ("✓", "green"), "failed": ("✗", "red"), "denied": ("⊘", "yellow"), "interrupted": ("■", "yellow")}
+TODO_MARKS = {"completed": "[x]", "in_progress": "[~]", "pending": "[ ]"}
+
+
+def describe_call(name: str, arguments: Any, width: int = 80) -> str:
+    """The most telling argument of a call on one line: the command, the path, the pattern..."""
+    if isinstance(arguments, dict):
+        for key in ("command", "path", "pattern", "url"):
+            if isinstance(arguments.get(key), str):
+                text = arguments[key]
+                break
+        else:
+            text = json.dumps(arguments, ensure_ascii=False)
+    else:
+        text = str(arguments)
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+class Renderer:
+    """Renders a stream of events. ``live`` turns on spinners and in-place Markdown."""
+
+    def __init__(self, console: Console | None = None, *, json_lines: bool = False, live: bool | None = None) -> None:
+        self.console = console or Console(highlight=False)
+        self.json_lines = json_lines
+        self.live = self.console.is_terminal if live is None else live
+        self._status: Status | None = None
+        self._md: Live | None = None
+        self._text: dict[str, str] = {}
+        self._kinds: dict[str, str] = {}
+        self._args: dict[str, str] = {}
+
+    # -- spinner ----------------------------------------------------------------------------
+
+    def spin(self, message: str) -> None:
+        if not self.live or self.json_lines:
+            return
+        if self._status is None:
+            self._status = self.console.status(message, spinner="dots")
+            self._status.start()
+        else:
+            self._status.update(message)
+
+    def pause(self) -> None:
+        """Stop every live element (before prompting the person)."""
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+        if self._md is not None:
+            self._md.stop()
+            self._md = None
+
+    # -- events -----------------------------------------------------------------------------
+
+    def event(self, ev: Event) -> None:
+        if self.json_lines:
+            sys.stdout.write(ev.model_dump_json() + "\n")
+            sys.stdout.flush()
+            return
+        handler = getattr(self, "_on_" + ev.type.replace(".", "_"), None)
+        if handler is not None:
+            handler(ev)
+
+    def _on_turn_started(self, ev: Any) -> None:
+        self.spin("thinking…")
+
+    def _on_item_started(self, ev: Any) -> None:
+        item = ev.item
+        self._kinds[item.id] = item.type
+        if item.type == "assistant_message":
+            self.pause()
+            self._text[item.id] = item.text
+            if self.live:
+                self._md = Live(Markdown(item.text), console=self.console, refresh_per_second=12, vertical_overflow="visible")
+                self._md.start()
+            elif item.text:
+                self.console.file.write(item.text)
+        elif item.type == "tool_call":
+            self._args[item.id] = ""
+            self.spin(f"{item.name}…")
+
+    def _on_item_delta(self, ev: Any) -> None:
+        kind = self._kinds.get(ev.item_id)
+        if kind == "assistant_message":
+            self._text[ev.item_id] = self._text.get(ev.item_id, "") + ev.delta
+            if self._md is not None:
+                self._md.update(Markdown(self._text[ev.item_id]))
+            elif not self.live:
+                self.console.file.write(ev.delta)
+                self.console.file.flush()
+        elif kind == "tool_call":
+            self._args[ev.item_id] = self._args.get(ev.item_id, "") + ev.delta
+
+    def _on_item_completed(self, ev: Any, replay: bool = False) -> None:
+        item = ev.item
+        if item.type == "assistant_message":
+            if self._md is not None:
+                self._md.update(Markdown(item.text))
+                self._md.stop()
+                self._md = None
+            elif replay or self.live:
+                self.console.print(Markdown(item.text))
+            else:
+                self.console.file.write("\n" if self._text.get(item.id) else item.text + "\n")
+            self._text.pop(item.id, None)
+            self.spin("thinking…")
+        elif item.type == "user_message" and replay:
+            self.console.print(Text("› " + item.text, style="bold cyan"))
+        elif item.type == "reasoning" and item.text:
+            self.pause()
+            self.console.print(Text(item.text.strip(), style="dim italic"))
+        elif item.type == "error":
+            self.pause()
+            self.console.print(Text(f"! {item.message}", style="yellow"))
+            self.spin("retrying…")
+        elif item.type == "tool_call":
+            self._tool_line(item)
+            self.spin("thinking…")
+
+    def _tool_line(self, item: Any) -> None:
+        self.pause()
+        icon, color = ICONS.get(item.status, ("•", "white"))
+        line = Text()
+        line.append(f"{icon} ", style=color)
+        line.append(item.name, style="bold")
+        line.append(" " + describe_call(item.name, item.arguments))
+        summary = item.summary or ("" if item.status == "completed" else item.status)
+        if summary:
+            line.append(f"  · {summary}", style="dim")
+        self.console.print(line)
+        diff = item.metadata.get("diff") if item.metadata else None
+        if diff and item.status == "completed":
+            self.console.print(Syntax(diff.rstrip("\n"), "diff", theme="ansi_dark", background_color="default"))
+        todos = item.metadata.get("todos") if item.metadata else None
+        if todos:
+            for todo in todos:
+                done = todo.get("status") == "completed"
+                self.console.print(Text(f"  {TODO_MARKS.get(todo.get('status'), '[ ]')} {todo.get('content')}",
+                                        style="dim strike" if done else ""))
+
+    def _on_approval_requested(self, ev: Any) -> None:
+        self.pause()
+        self.console.print(Text.assemble(("? ", "bold yellow"), (ev.tool, "bold"), " wants to run: ",
+                                         describe_call(ev.tool, ev.arguments, 200), (f"  ({ev.reason})", "dim")))
+        if isinstance(ev.arguments, dict) and ev.tool in ("write", "edit"):
+            preview = ev.arguments.get("content") or ev.arguments.get("new_string") or ""
+            if preview:
+                self.console.print(Syntax(preview[:2000], "text", theme="ansi_dark", background_color="default"))
+
+    def _on_approval_resolved(self, ev: Any) -> None:
+        words = {"once": "allowed once", "session": "allowed for this session", "deny": "denied"}
+        reason = f": {ev.reason}" if ev.reason else ""
+        self.console.print(Text(f"  {words[ev.decision]}{reason}", style="dim"))
+
+    def _end_line(self, ev: Any, label: str, style: str) -> None:
+        self.pause()
+        u = ev.usage
+        self.console.print(Text(
+            f"{label} · {u.input_tokens:,} tokens in / {u.output_tokens:,} out · {u.requests} requests · "
+            f"{ev.duration_ms / 1000:.1f}s", style=style))
+
+    def _on_turn_completed(self, ev: Any) -> None:
+        label = {"end_turn": "✓ done", "max_steps": "✓ stopped at the step limit", "max_tokens": "✓ output limit reached"}
+        self._end_line(ev, label[ev.stop_reason], "dim")
+
+    def _on_turn_failed(self, ev: Any) -> None:
+        self.pause()
+        self.console.print(Text(f"✗ turn failed ({ev.error.code}): {ev.error.message}", style="bold red"))
+        self._end_line(ev, "✗ failed", "dim")
+
+    def _on_turn_interrupted(self, ev: Any) -> None:
+        self._end_line(ev, f"■ interrupted ({ev.reason})", "yellow")
+
+    # -- replay -----------------------------------------------------------------------------
+
+    def replay(self, events: list[Event]) -> None:
+        """Render a journaled session: completed items and turn ends, no live parts."""
+        self.live = False
+        for ev in events:
+            if ev.type == "item.completed":
+                self._on_item_completed(ev, replay=True)
+            elif ev.type in ("turn.completed", "turn.failed", "turn.interrupted", "approval.resolved"):
+                self.event(ev)
+            elif ev.type == "turn.started":
+                self.console.rule(Text(ev.ts.strftime("%Y-%m-%d %H:%M:%S UTC") + f" · {ev.model}", style="dim"))

@@ -1,0 +1,41 @@
+"""Pending approvals: a tool call waits on a future until a person answers.
+
+The first answer wins; a second answer, or an answer to an unknown id, raises
+:class:`ApprovalNotPending`. The waiting turn journals ``approval.resolved``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from ..protocol import ApprovalDecision
+
+
+class ApprovalNotPending(LookupError):
+    """No approval with this id is waiting (unknown, already answered, or its turn ended)."""
+
+
+class ApprovalBroker:
+    def __init__(self) -> None:
+        self._pending: dict[str, tuple[str, asyncio.Future[tuple[ApprovalDecision, str | None]]]] = {}
+
+    def open(self, approval_id: str, session_id: str) -> asyncio.Future[tuple[ApprovalDecision, str | None]]:
+        future: asyncio.Future[tuple[ApprovalDecision, str | None]] = asyncio.get_running_loop().create_future()
+        self._pending[approval_id] = (session_id, future)
+        return future
+
+    def close(self, approval_id: str) -> None:
+        self._pending.pop(approval_id, None)
+
+    def resolve(self, approval_id: str, decision: ApprovalDecision, reason: str | None = None) -> str:
+        """Answer a pending approval; returns its session id. Raises :class:`ApprovalNotPending`."""
+        if decision not in ("once", "session", "deny"):
+            raise ValueError(f"decision must be once, session or deny, not {decision!r}")
+        entry = self._pending.get(approval_id)
+        if entry is None or entry[1].done():
+            raise ApprovalNotPending(f"approval {approval_id!r} is not pending")
+        entry[1].set_result((decision, reason))
+        return entry[0]
+
+    def pending(self, session_id: str) -> list[str]:
+        return [a for a, (s, f) in self._pending.items() if s == session_id and not f.done()]

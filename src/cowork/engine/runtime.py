@@ -1,0 +1,195 @@
+"""The runtime: owns sessions and their running turns. Every client goes through it.
+
+``cowork run`` uses it in-process; the server exposes the same operations over the protocol.
+One turn runs per session at a time; a second ``start_turn`` while one runs is refused with
+:class:`TurnInProgress`. A client that goes away does not stop a turn: only :meth:`interrupt` does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+from pydantic_ai.models import Model
+
+from ..config import EngineSettings, database_url
+from ..protocol import ApprovalDecision, Event, SessionInfo, TurnInterrupted
+from ..providers import ModelConfigError, build_model, context_window, default_model, parse_model
+from ..store import NotFound, Store, new_id
+from .approvals import ApprovalBroker, ApprovalNotPending
+from .journal import Journal
+from .turn import Turn, TurnDeps
+
+log = logging.getLogger(__name__)
+
+MODES = ("default", "read-only", "yolo")
+
+
+class TurnInProgress(RuntimeError):
+    """The session already has a running turn."""
+
+
+class Runtime:
+    """Sessions, turns, approvals and the event journal, over one :class:`Store`."""
+
+    def __init__(self, store: Store, settings: EngineSettings | None = None, *, openai_base_url: str | None = None):
+        self.store = store
+        self.settings = settings or EngineSettings.from_env()
+        self.journal = Journal(store)
+        self.approvals = ApprovalBroker()
+        self._openai_base_url = openai_base_url
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._turns: dict[str, Turn] = {}
+        self._models: dict[str, Model] = {}
+        self._windows: dict[str, int] = {}
+
+    @classmethod
+    async def open(cls, url: str | None = None, **kwargs: object) -> Runtime:
+        """Open the store at ``url`` (default: ``$COWORK_HOME/cowork.db``) and recover from crashes."""
+        runtime = cls(await Store.open(url or database_url()), **kwargs)  # type: ignore[arg-type]
+        await runtime._recover()
+        return runtime
+
+    async def close(self) -> None:
+        """Interrupt running turns (journaled as interrupted), then close the store."""
+        for session_id in list(self._tasks):
+            await self.interrupt(session_id)
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        await self.store.close()
+
+    async def _recover(self) -> None:
+        """Turns left ``running`` by a crashed process are journaled as interrupted."""
+        for session_id, turn_id in await self.store.running_turns():
+            await self.journal.emit(
+                session_id, turn_id, TurnInterrupted, usage={}, duration_ms=0,
+                reason="cowork stopped while this turn was running",
+            )
+            await self.store.end_turn(turn_id, "interrupted", 0, 0)
+
+    # -- sessions -----------------------------------------------------------------------------
+
+    async def create_session(
+        self, workspace: Path, model: str | None = None, mode: str = "default", title: str = ""
+    ) -> SessionInfo:
+        """A new session in ``workspace`` (an existing folder). Raises ValueError, ModelConfigError."""
+        workspace = workspace.expanduser().resolve()
+        if not workspace.is_dir():
+            raise ValueError(f"workspace {workspace} is not an existing folder")
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+        model = model or default_model()
+        parse_model(model)
+        return await self.store.create_session(workspace, model, mode, title)
+
+    async def get_session(self, session_id: str) -> SessionInfo:
+        return await self.store.get_session(session_id)
+
+    async def list_sessions(self, workspace: Path | None = None, limit: int = 50) -> list[SessionInfo]:
+        return await self.store.list_sessions(workspace.resolve() if workspace else None, limit)
+
+    async def update_session(self, session_id: str, *, model: str | None = None, mode: str | None = None,
+                             title: str | None = None) -> SessionInfo:
+        fields: dict[str, object] = {}
+        if model is not None:
+            parse_model(model)
+            fields["model"] = model
+        if mode is not None:
+            if mode not in MODES:
+                raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+            fields["mode"] = mode
+        if title is not None:
+            fields["title"] = title
+        if fields:
+            await self.store.update_session(session_id, **fields)
+        return await self.store.get_session(session_id)
+
+    async def delete_session(self, session_id: str) -> None:
+        if session_id in self._tasks:
+            raise TurnInProgress(f"session {session_id} has a running turn; interrupt it first")
+        await self.store.delete_session(session_id)
+        self.journal.forget(session_id)
+
+    # -- models -------------------------------------------------------------------------------
+
+    def model(self, name: str) -> Model:
+        """The pydantic-ai model for ``provider:model`` (cached). Raises ModelConfigError."""
+        if name not in self._models:
+            self._models[name] = build_model(parse_model(name), base_url=self._openai_base_url)
+        return self._models[name]
+
+    def use_model(self, name: str, model: Model, context_window: int | None = None) -> None:
+        """Serve ``provider:model`` with the given pydantic-ai model (embedding, tests)."""
+        parse_model(name)
+        self._models[name] = model
+        if context_window is not None:
+            self._windows[name] = context_window
+
+    async def prepare_model(self, name: str, on_status: Callable[[str], None] | None = None) -> None:
+        """Load an embedded model before the first turn, reporting progress through ``on_status``."""
+        model = self.model(name)
+        load = getattr(model, "load", None)
+        if load is not None and not getattr(model, "loaded", True):
+            if on_status:
+                on_status(f"loading {name}")
+            await load()
+
+    # -- turns --------------------------------------------------------------------------------
+
+    async def start_turn(self, session_id: str, text: str) -> str:
+        """Start a turn and return its id at once; follow it with :meth:`subscribe`.
+
+        Raises NotFound, TurnInProgress, ModelConfigError (e.g. a missing API key), ValueError.
+        """
+        if not text.strip():
+            raise ValueError("the message is empty")
+        if session_id in self._tasks:
+            if not self._turns[session_id].ending:
+                raise TurnInProgress(f"session {session_id} already has a running turn")
+            await asyncio.wait([self._tasks[session_id]])  # it has journaled its end; let it finish
+        session = await self.store.get_session(session_id)
+        model = self.model(session.model)
+        window = self._windows.get(session.model) or context_window(parse_model(session.model))
+        turn_id = new_id("turn")
+        deps = TurnDeps(self.store, self.journal, self.approvals, self.settings)
+        turn = Turn(deps, session, turn_id, text, model, window)
+        task = asyncio.create_task(turn.run(), name=f"turn {turn_id}")
+        self._tasks[session_id], self._turns[session_id] = task, turn
+
+        def done(_task: asyncio.Task[None]) -> None:
+            if self._tasks.get(session_id) is task:
+                del self._tasks[session_id], self._turns[session_id]
+
+        task.add_done_callback(done)
+        return turn_id
+
+    async def interrupt(self, session_id: str) -> bool:
+        """Interrupt the running turn of the session: its tool's process group is killed and the
+        turn is journaled as interrupted. Returns False when nothing was running."""
+        task = self._tasks.get(session_id)
+        if task is None or task.done():
+            return False
+        task.cancel()
+        await asyncio.wait([task])
+        return True
+
+    async def wait(self, session_id: str) -> None:
+        """Wait until the session's running turn (if any) has ended."""
+        task = self._tasks.get(session_id)
+        if task is not None:
+            await asyncio.wait([task])
+
+    def is_running(self, session_id: str) -> bool:
+        return session_id in self._tasks
+
+    def respond_approval(self, approval_id: str, decision: ApprovalDecision, reason: str | None = None) -> None:
+        """Answer a pending approval. Raises ApprovalNotPending (unknown or already answered)."""
+        self.approvals.resolve(approval_id, decision, reason)
+
+    def subscribe(self, session_id: str, after_seq: int = 0) -> AsyncIterator[Event]:
+        """Every journaled event of the session after ``after_seq``, then live events."""
+        return self.journal.subscribe(session_id, after_seq)
+
+
+__all__ = ["ApprovalNotPending", "ModelConfigError", "NotFound", "Runtime", "TurnInProgress"]

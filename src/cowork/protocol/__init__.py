@@ -1,0 +1,35 @@
+"""The public contract of cowork: items, events and sessions (pydantic models).
+
+Clients and the server exchange exactly these shapes; ``cowork protocol schema`` prints their
+JSON Schema. See docs/protocol.md.
+"""
+
+from .events import (
+    ApprovalDecision,
+    ApprovalRequested,
+    ApprovalResolved,
+    ErrorInfo,
+    Event,
+    EventAdapter,
+    ItemCompleted,
+    ItemDelta,
+    ItemStarted,
+    StopReason,
+    TurnCompleted,
+    TurnFailed,
+    TurnInterrupted,
+    TurnStarted,
+    Usage,
+    is_terminal,
+    utc_now,
+)
+from .items import AssistantMessage, ErrorItem, Item, Reasoning, ToolCall, ToolCallStatus, UserMessage
+from .sessions import Mode, SessionInfo, SessionStatus
+
+__all__ = [
+    "ApprovalDecision", "ApprovalRequested", "ApprovalResolved", "AssistantMessage", "ErrorInfo",
+    "ErrorItem", "Event", "EventAdapter", "Item", "ItemCompleted", "ItemDelta", "ItemStarted",
+    "Mode", "Reasoning", "SessionInfo", "SessionStatus", "StopReason", "ToolCall", "ToolCallStatus",
+    "TurnCompleted", "TurnFailed", "TurnInterrupted", "TurnStarted", "Usage", "UserMessage",
+    "is_terminal", "utc_now",
+]

@@ -1,0 +1,150 @@
+"""Events: every journaled change to a turn or an item.
+
+Each event carries ``session_id``, ``turn_id``, ``seq`` and ``ts``. ``seq`` is gapless per session
+and starts at 1: a client that saw seq N asks for everything after N and misses nothing. ``ts`` is
+a UTC timestamp (RFC 3339 with offset on the wire). Events are committed to the store before any
+client is shown them. The ``type`` field is the discriminator.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+
+from .items import Item
+
+ApprovalDecision = Literal["once", "session", "deny"]
+"""``once``: run this call; ``session``: run it and allow this tool for the rest of the session;
+``deny``: do not run it (an optional reason is passed to the model)."""
+
+StopReason = Literal["end_turn", "max_steps", "max_tokens"]
+"""Why a completed turn stopped: the model answered (``end_turn``); the step limit was reached and
+the model was asked to answer without tools (``max_steps``); the model hit its output limit
+(``max_tokens``)."""
+
+
+class Usage(BaseModel):
+    """Token usage, summed over every model request of a turn."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    requests: int = Field(default=0, description="Number of model requests made.")
+
+    def add(self, other: Usage) -> None:
+        self.input_tokens += other.input_tokens
+        self.output_tokens += other.output_tokens
+        self.requests += other.requests
+
+
+class ErrorInfo(BaseModel):
+    """A machine-readable ``code`` (e.g. ``provider_unavailable``, ``missing_api_key``,
+    ``stream_timeout``, ``internal``) and a message for people."""
+
+    code: str
+    message: str
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    session_id: str
+    turn_id: str
+    seq: int = Field(ge=1, description="Gapless per-session sequence number, from 1.")
+    ts: AwareDatetime = Field(description="When the event was journaled, UTC.")
+
+
+class TurnStarted(_Event):
+    type: Literal["turn.started"] = "turn.started"
+    model: str = Field(description="The model serving this turn, 'provider:model'.")
+    text: str = Field(description="The user's message that started the turn.")
+
+
+class ItemStarted(_Event):
+    type: Literal["item.started"] = "item.started"
+    item: Item
+
+
+class ItemDelta(_Event):
+    """A fragment appended to an item: text for messages and reasoning, a JSON fragment of the
+    arguments for tool calls."""
+
+    type: Literal["item.delta"] = "item.delta"
+    item_id: str
+    delta: str
+
+
+class ItemCompleted(_Event):
+    type: Literal["item.completed"] = "item.completed"
+    item: Item
+
+
+class ApprovalRequested(_Event):
+    """A tool call waits for a person's decision. Answer with the approval id."""
+
+    type: Literal["approval.requested"] = "approval.requested"
+    approval_id: str
+    item_id: str = Field(description="The tool_call item waiting.")
+    tool: str
+    arguments: dict | str
+    reason: str = Field(description="Why the call needs approval.")
+    options: list[ApprovalDecision] = Field(default_factory=lambda: ["once", "session", "deny"])
+
+
+class ApprovalResolved(_Event):
+    type: Literal["approval.resolved"] = "approval.resolved"
+    approval_id: str
+    item_id: str
+    decision: ApprovalDecision
+    reason: str | None = Field(default=None, description="The person's reason, shown to the model on deny.")
+
+
+class TurnCompleted(_Event):
+    type: Literal["turn.completed"] = "turn.completed"
+    usage: Usage
+    stop_reason: StopReason
+    duration_ms: int
+
+
+class TurnFailed(_Event):
+    type: Literal["turn.failed"] = "turn.failed"
+    error: ErrorInfo
+    usage: Usage
+    duration_ms: int
+
+
+class TurnInterrupted(_Event):
+    type: Literal["turn.interrupted"] = "turn.interrupted"
+    usage: Usage
+    duration_ms: int
+    reason: str = "interrupted by the user"
+
+
+Event = Annotated[
+    TurnStarted
+    | ItemStarted
+    | ItemDelta
+    | ItemCompleted
+    | ApprovalRequested
+    | ApprovalResolved
+    | TurnCompleted
+    | TurnFailed
+    | TurnInterrupted,
+    Field(discriminator="type"),
+]
+
+EventAdapter: TypeAdapter[Event] = TypeAdapter(Event)
+"""Validates/serialises any event: ``EventAdapter.validate_json(b)``, ``EventAdapter.dump_json(e)``."""
+
+TERMINAL_EVENT_TYPES = frozenset({"turn.completed", "turn.failed", "turn.interrupted"})
+
+
+def is_terminal(event: _Event) -> bool:
+    """True for the event that ends a turn (completed, failed or interrupted)."""
+    return getattr(event, "type", None) in TERMINAL_EVENT_TYPES
+
+
+def utc_now() -> datetime:
+    from datetime import UTC
+
+    return datetime.now(UTC)

@@ -1,0 +1,27 @@
+"""Sessions as clients see them."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, Field
+
+Mode = Literal["default", "read-only", "yolo"]
+"""Approval mode of a session. ``default``: reads run, ``bash``/``write``/``edit`` ask a person;
+``read-only``: every mutating tool is denied; ``yolo``: everything runs without asking (``--yes``)."""
+
+SessionStatus = Literal["idle", "running"]
+
+
+class SessionInfo(BaseModel):
+    """A persistent conversation bound to a workspace."""
+
+    id: str
+    title: str
+    workspace: str = Field(description="Absolute path of the workspace folder.")
+    model: str = Field(description="'provider:model'")
+    mode: Mode
+    status: SessionStatus
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+    last_seq: int = Field(description="Seq of the newest journaled event (0 when none).")

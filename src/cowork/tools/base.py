@@ -1,0 +1,99 @@
+"""The contract every tool implements: typed arguments, a context, a result.
+
+A tool is a class with a pydantic ``Args`` model (its JSON schema is what the model sees), a
+``run`` coroutine and two flags the engine reads: ``mutating`` (changes the workspace, so it needs
+approval in the default mode and is refused in read-only mode) and ``name``.
+
+Errors a model can act on are raised as :class:`ToolError`; the engine turns them into a failed
+tool result the model reads. Any other exception is a bug in the tool and is reported the same way,
+with its type name, so a broken tool never crashes a turn.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+
+class ToolError(Exception):
+    """A failure the model should read and can recover from (bad path, no match, timeout...)."""
+
+
+class ToolArgs(BaseModel):
+    """Base for tool argument models: unknown arguments are rejected so typos surface."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class ToolContext:
+    """What a tool may know about the call it serves.
+
+    Attributes:
+        workspace: absolute, resolved path of the folder the session works in.
+        session_id: the session the call belongs to.
+        max_output_chars: the engine truncates the model-facing output to this many characters
+            (head and tail kept); tools with their own caps should stay under it.
+    """
+
+    workspace: Path
+    session_id: str = ""
+    max_output_chars: int = 30_000
+
+
+@dataclass
+class ToolResult:
+    """The outcome of one tool call.
+
+    Attributes:
+        output: the text the model reads.
+        is_error: True when the call failed; the model still reads ``output``.
+        summary: one short line for people ("exit 0 · 12 lines", "wrote 3 lines").
+        metadata: structured data for clients, never sent to the model. Known keys:
+            ``diff`` (unified diff text, write/edit), ``exit_code`` (int, bash),
+            ``todos`` (list of {content, status}, todo_write), ``path`` (str, workspace-relative).
+    """
+
+    output: str
+    is_error: bool = False
+    summary: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+class Tool:
+    """Base class of built-in tools. Subclasses set the class attributes and implement ``run``."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    Args: ClassVar[type[ToolArgs]]
+    mutating: ClassVar[bool] = False
+
+    async def run(self, args: Any, ctx: ToolContext) -> ToolResult:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @classmethod
+    def parameters_schema(cls) -> dict[str, Any]:
+        """The JSON schema of ``Args`` (draft 2020-12, as pydantic emits it), titles removed."""
+        schema = cls.Args.model_json_schema()
+        schema.pop("title", None)
+        for prop in schema.get("properties", {}).values():
+            prop.pop("title", None)
+        return schema
+
+
+def truncate_middle(text: str, max_chars: int) -> str:
+    """Shorten ``text`` to about ``max_chars`` characters, keeping its head and tail.
+
+    The cut is marked in the text itself, e.g. ``[... 12,345 characters truncated ...]``, so a model
+    knows output is missing and where. Text at or under the limit is returned unchanged.
+    """
+    if max_chars <= 0 or len(text) <= max_chars:
+        return text
+    keep = max(max_chars - 60, 2)
+    head = text[: keep // 2]
+    tail = text[len(text) - (keep - keep // 2) :]
+    cut = len(text) - len(head) - len(tail)
+    return f"{head}\n[... {cut:,} characters truncated ...]\n{tail}"

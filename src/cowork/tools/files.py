@@ -1,0 +1,488 @@
+"""File tools: ``read``, ``write``, ``edit``, ``ls`` and ``glob``.
+
+All paths go through :func:`cowork.tools.paths.resolve_in_workspace`, so nothing outside the
+workspace is read, listed or written, symlinks included. Text is UTF-8; a file with a NUL byte in
+its first 8 KiB, or that is not valid UTF-8, is treated as binary and never shown or edited.
+Filesystem work runs in a worker thread so a slow disk never blocks the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import os
+import re
+from pathlib import Path, PurePosixPath
+
+from pydantic import Field
+
+from cowork.tools.base import Tool, ToolArgs, ToolContext, ToolError, ToolResult, truncate_middle
+from cowork.tools.paths import display_path, glob_to_regex, resolve_in_workspace
+
+MAX_FILE_BYTES = 10 * 1024 * 1024
+"""Largest file read whole, edited, or written (bytes)."""
+MAX_LINE_CHARS = 2000
+"""Lines longer than this (characters) are cut in ``read`` output."""
+MAX_LIST_ENTRIES = 1000
+"""Most entries ``ls`` and ``glob`` return."""
+BINARY_SNIFF_BYTES = 8192
+
+
+# ---------------------------------------------------------------------------------------- helpers
+
+
+def human_size(n: int) -> str:
+    """``1536`` → ``"1.5 KiB"``; bytes under 1 KiB as ``"12 B"``."""
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{n} B" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+def count_lines(text: str) -> int:
+    """Number of lines in ``text``; a final line without newline counts, ``""`` has 0."""
+    return text.count("\n") + (1 if text and not text.endswith("\n") else 0)
+
+
+def decode_text(data: bytes) -> str | None:
+    """``data`` as UTF-8 text, or None when it looks binary (NUL in the first 8 KiB, bad UTF-8)."""
+    if b"\0" in data[:BINARY_SNIFF_BYTES]:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def unified_diff(old: str, new: str, rel: str) -> str:
+    """Unified diff of ``old`` → ``new`` labelled ``a/rel`` and ``b/rel`` (``""`` if equal)."""
+    lines = difflib.unified_diff(
+        old.splitlines(keepends=True), new.splitlines(keepends=True), f"a/{rel}", f"b/{rel}"
+    )
+    return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
+                   for line in lines)
+
+
+def _require_regular_file(path: Path, given: str) -> None:
+    """ToolError unless ``path`` is a regular file (directories, FIFOs, devices are refused)."""
+    if path.is_dir():
+        raise ToolError(f"'{given}' is a directory, not a file; use ls to list it")
+    if not path.is_file():
+        raise ToolError(f"'{given}' is not a regular file (a pipe, socket or device); not opened")
+
+
+def _read_text_file(path: Path, given: str, verb: str) -> str:
+    """Whole text of an existing regular file, or ToolError (directory, too big, binary)."""
+    _require_regular_file(path, given)
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise ToolError(
+            f"'{given}' is {human_size(size)} ({size:,} bytes), over the "
+            f"{human_size(MAX_FILE_BYTES)} limit to {verb} a file whole"
+        )
+    data = path.read_bytes()
+    text = decode_text(data)
+    if text is None:
+        raise ToolError(f"'{given}' is a binary file ({len(data):,} bytes); not shown")
+    return text
+
+
+def _write_text(path: Path, text: str) -> None:
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        f.write(text)
+
+
+# ------------------------------------------------------------------------------------------- read
+
+
+class ReadArgs(ToolArgs):
+    path: str = Field(description="File to read, relative to the workspace (or absolute inside it).")
+    offset: int = Field(1, ge=1, description="1-based line number to start at.")
+    limit: int = Field(2000, ge=1, description="Maximum number of lines to return.")
+
+
+def _format_line(number: int, line: str) -> str:
+    if len(line) > MAX_LINE_CHARS:
+        extra = len(line) - MAX_LINE_CHARS
+        line = f"{line[:MAX_LINE_CHARS]} [... line cut, {extra:,} more characters]"
+    return f"{number:>6}\t{line}"
+
+
+def _stream_window(path: Path, given: str, offset: int, limit: int, budget: int) -> ToolResult:
+    """Lines ``offset..offset+limit-1`` of a file too big to load, read line by line."""
+    with open(path, "rb") as f:
+        if b"\0" in f.read(BINARY_SNIFF_BYTES):
+            size = path.stat().st_size
+            raise ToolError(f"'{given}' is a binary file ({size:,} bytes); not shown")
+        f.seek(0)
+        out: list[str] = []
+        used = 0
+        number = 0
+        more = False
+        while True:
+            raw = f.readline(MAX_LINE_CHARS * 4 + 1)
+            if not raw:
+                break
+            cut = not raw.endswith(b"\n")
+            while cut:  # skip the rest of an overlong line
+                rest = f.readline(1 << 20)
+                if not rest or rest.endswith(b"\n"):
+                    break
+            number += 1
+            if number < offset:
+                continue
+            if len(out) >= limit or used > budget:
+                more = True
+                break
+            text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+            line = _format_line(number, text)
+            out.append(line)
+            used += len(line) + 1
+    if not out:
+        raise ToolError(f"offset {offset} is past the end of '{given}' ({number:,} lines)")
+    first = offset
+    last = offset + len(out) - 1
+    if more:
+        out.append(f"[showing lines {first}-{last} of a {human_size(path.stat().st_size)} file; "
+                   "use offset to read more]")
+    return ToolResult("\n".join(out), summary=f"read lines {first}-{last}")
+
+
+class ReadTool(Tool):
+    """Show a text file with line numbers, a window at a time."""
+
+    name = "read"
+    description = (
+        "Read a UTF-8 text file from the workspace. Returns lines as `cat -n` does: line number, "
+        "a tab, the line. Starts at line `offset` (1-based) and returns at most `limit` lines; "
+        "lines over 2000 characters are cut. If more remains, a final note says how to continue "
+        "with `offset`. Directories (use `ls`), binary files and files over 10 MiB (pass offset/"
+        "limit to read a slice, or use `grep`) are refused."
+    )
+    Args = ReadArgs
+    mutating = False
+
+    async def run(self, args: ReadArgs, ctx: ToolContext) -> ToolResult:
+        return await asyncio.to_thread(self._run, args, ctx)
+
+    def _run(self, args: ReadArgs, ctx: ToolContext) -> ToolResult:
+        path = resolve_in_workspace(ctx.workspace, args.path, must_exist=True)
+        rel = display_path(ctx.workspace, path)
+        _require_regular_file(path, args.path)
+        size = path.stat().st_size
+        budget = max(ctx.max_output_chars - 200, 1000)
+        if size > MAX_FILE_BYTES:
+            if not ({"offset", "limit"} & args.model_fields_set):
+                raise ToolError(
+                    f"'{args.path}' is {human_size(size)} ({size:,} bytes), over the "
+                    f"{human_size(MAX_FILE_BYTES)} limit for a whole read; pass offset and limit "
+                    "to read a slice, or use grep to find what you need"
+                )
+            return _stream_window(path, args.path, args.offset, args.limit, budget)
+        text = _read_text_file(path, args.path, "read")
+        if not text:
+            return ToolResult(f"'{rel}' is empty (0 bytes).", summary="empty file")
+        lines = text.split("\n")
+        if lines[-1] == "":
+            lines.pop()
+        total = len(lines)
+        if args.offset > total:
+            raise ToolError(
+                f"offset {args.offset} is past the end of '{args.path}', which has {total:,} lines"
+            )
+        out: list[str] = []
+        used = 0
+        end = min(total, args.offset - 1 + args.limit)
+        for i in range(args.offset - 1, end):
+            line = _format_line(i + 1, lines[i].rstrip("\r"))
+            if out and used + len(line) > budget:
+                break
+            out.append(line)
+            used += len(line) + 1
+        first, last = args.offset, args.offset + len(out) - 1
+        if first > 1 or last < total:
+            out.append(f"[showing lines {first}-{last} of {total:,}; use offset to read more]")
+        return ToolResult(
+            "\n".join(out), summary=f"read {rel} lines {first}-{last} of {total}",
+            metadata={"path": rel},
+        )
+
+
+# ------------------------------------------------------------------------------------------ write
+
+
+class WriteArgs(ToolArgs):
+    path: str = Field(description="File to create or overwrite, relative to the workspace.")
+    content: str = Field(description="The complete new content of the file (UTF-8 text).")
+
+
+class WriteTool(Tool):
+    """Create or overwrite a text file."""
+
+    name = "write"
+    description = (
+        "Write a UTF-8 text file in the workspace, replacing it entirely if it exists; missing "
+        "parent directories are created. Give the full content. To change part of an existing "
+        "file prefer `edit`. Content over 10 MiB is refused."
+    )
+    Args = WriteArgs
+    mutating = True
+
+    async def run(self, args: WriteArgs, ctx: ToolContext) -> ToolResult:
+        return await asyncio.to_thread(self._run, args, ctx)
+
+    def _run(self, args: WriteArgs, ctx: ToolContext) -> ToolResult:
+        path = resolve_in_workspace(ctx.workspace, args.path)
+        rel = display_path(ctx.workspace, path)
+        if path == ctx.workspace.resolve() or path.is_dir():
+            raise ToolError(f"'{args.path}' is a directory; give a file path to write")
+        size = len(args.content.encode("utf-8", errors="surrogatepass"))
+        if size > MAX_FILE_BYTES:
+            raise ToolError(
+                f"content is {human_size(size)}, over the {human_size(MAX_FILE_BYTES)} write limit"
+            )
+        existed = path.exists()
+        old = ""
+        if existed:
+            _require_regular_file(path, args.path)
+            data = path.read_bytes() if path.stat().st_size <= MAX_FILE_BYTES else b"\0"
+            old = decode_text(data) or ""
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _write_text(path, args.content)
+        except (NotADirectoryError, FileExistsError) as exc:
+            raise ToolError(f"cannot write '{args.path}': a parent is not a directory ({exc})") from None
+        except UnicodeEncodeError as exc:
+            raise ToolError(f"content is not valid text: {exc}") from None
+        except OSError as exc:
+            raise ToolError(f"cannot write '{args.path}': {exc.strerror or exc}") from None
+        n = count_lines(args.content)
+        what = f"overwrote {rel}" if existed else f"created {rel}"
+        return ToolResult(
+            f"Wrote {n} lines to {rel} ({'overwrote the existing file' if existed else 'new file'})",
+            summary=f"{what} · {n} lines",
+            metadata={"diff": unified_diff(old, args.content, rel), "path": rel},
+        )
+
+
+# ------------------------------------------------------------------------------------------- edit
+
+
+class EditArgs(ToolArgs):
+    path: str = Field(description="File to edit, relative to the workspace.")
+    old_string: str = Field(
+        description="Exact text to replace, including whitespace and indentation; must occur "
+        "exactly once unless replace_all is true. Include surrounding lines to make it unique."
+    )
+    new_string: str = Field(description="Text to put in its place (may be empty to delete).")
+    replace_all: bool = Field(False, description="Replace every occurrence instead of exactly one.")
+
+
+def _line_of(text: str, index: int) -> int:
+    return text.count("\n", 0, index) + 1
+
+
+def _near_match_hint(text: str, old: str) -> str:
+    """A hint when ``old`` matches ``text`` once whitespace differences are ignored, else ``""``."""
+    old_lines = [line.strip() for line in old.strip("\n").split("\n")]
+    lines = [line.strip() for line in text.split("\n")]
+    if any(old_lines):
+        for i in range(len(lines) - len(old_lines) + 1):
+            if lines[i : i + len(old_lines)] == old_lines:
+                return (f"; the text at line {i + 1} matches if indentation/whitespace is ignored "
+                        "(read the file and copy the exact text)")
+    squash = lambda s: re.sub(r"\s+", " ", s).strip()  # noqa: E731
+    if squash(old) and squash(old) in squash(text):
+        return ("; a match exists if whitespace is ignored (check indentation, tabs vs spaces and "
+                "line breaks; read the file and copy the exact text)")
+    return ""
+
+
+class EditTool(Tool):
+    """Replace an exact string in a text file."""
+
+    name = "edit"
+    description = (
+        "Edit a text file by exact string replacement: `old_string` must match the file "
+        "character for character (whitespace included) and occur exactly once, or set "
+        "`replace_all` to change every occurrence. Read the file first. Returns a unified diff."
+    )
+    Args = EditArgs
+    mutating = True
+
+    async def run(self, args: EditArgs, ctx: ToolContext) -> ToolResult:
+        return await asyncio.to_thread(self._run, args, ctx)
+
+    def _run(self, args: EditArgs, ctx: ToolContext) -> ToolResult:
+        path = resolve_in_workspace(ctx.workspace, args.path, must_exist=True)
+        rel = display_path(ctx.workspace, path)
+        if args.old_string == "":
+            raise ToolError("old_string is empty; to create or rewrite a file use write")
+        if args.old_string == args.new_string:
+            raise ToolError("old_string and new_string are identical; nothing to change")
+        text = _read_text_file(path, args.path, "edit")
+        count = text.count(args.old_string)
+        if count == 0:
+            raise ToolError(f"old_string not found in {rel}{_near_match_hint(text, args.old_string)}")
+        if count > 1 and not args.replace_all:
+            starts, i = [], text.find(args.old_string)
+            while i != -1:
+                starts.append(_line_of(text, i))
+                i = text.find(args.old_string, i + len(args.old_string))
+            shown = ", ".join(map(str, starts[:20])) + (", ..." if len(starts) > 20 else "")
+            raise ToolError(
+                f"old_string occurs {count} times in {rel} (lines {shown}); include more "
+                "surrounding context to make it unique, or set replace_all to true"
+            )
+        new = text.replace(args.old_string, args.new_string, -1 if args.replace_all else 1)
+        try:
+            _write_text(path, new)
+        except OSError as exc:
+            raise ToolError(f"cannot write '{args.path}': {exc.strerror or exc}") from None
+        diff = unified_diff(text, new, rel)
+        n = count if args.replace_all else 1
+        head = f"Edited {rel}: replaced {n} occurrence{'s' if n != 1 else ''}"
+        return ToolResult(
+            truncate_middle(f"{head}\n\n{diff}", ctx.max_output_chars),
+            summary=f"edited {rel} · {n} replacement{'s' if n != 1 else ''}",
+            metadata={"diff": diff, "path": rel},
+        )
+
+
+# --------------------------------------------------------------------------------------------- ls
+
+
+class LsArgs(ToolArgs):
+    path: str = Field(".", description="Directory to list, relative to the workspace.")
+
+
+class LsTool(Tool):
+    """List one directory."""
+
+    name = "ls"
+    description = (
+        "List a directory of the workspace (not recursive): subdirectories first with a trailing "
+        "`/`, then files with their size, symlinks as `name -> target`. At most 1000 entries."
+    )
+    Args = LsArgs
+    mutating = False
+
+    async def run(self, args: LsArgs, ctx: ToolContext) -> ToolResult:
+        return await asyncio.to_thread(self._run, args, ctx)
+
+    def _run(self, args: LsArgs, ctx: ToolContext) -> ToolResult:
+        path = resolve_in_workspace(ctx.workspace, args.path, must_exist=True)
+        rel = display_path(ctx.workspace, path)
+        if not path.is_dir():
+            raise ToolError(f"'{args.path}' is not a directory; use read to show a file")
+        try:
+            entries = list(os.scandir(path))
+        except OSError as exc:
+            raise ToolError(f"cannot list '{args.path}': {exc.strerror or exc}") from None
+        dirs, others = [], []
+        for e in entries:
+            if e.is_symlink():
+                try:
+                    others.append((e.name, f"{e.name} -> {os.readlink(e.path)}"))
+                except OSError:
+                    others.append((e.name, f"{e.name} -> ?"))
+            elif e.is_dir():
+                dirs.append((e.name, f"{e.name}/"))
+            else:
+                try:
+                    size = human_size(e.stat(follow_symlinks=False).st_size)
+                except OSError:
+                    size = "?"
+                others.append((e.name, f"{e.name}  ({size})"))
+        lines = [text for _, text in sorted(dirs) + sorted(others)]
+        total = len(lines)
+        if total == 0:
+            return ToolResult(f"{rel}/ is empty", summary="0 entries", metadata={"path": rel})
+        if total > MAX_LIST_ENTRIES:
+            lines = lines[:MAX_LIST_ENTRIES]
+            lines.append(f"[showing {MAX_LIST_ENTRIES} of {total:,} entries; use glob to narrow]")
+        return ToolResult(
+            truncate_middle("\n".join(lines), ctx.max_output_chars),
+            summary=f"{total} entries", metadata={"path": rel},
+        )
+
+
+# ------------------------------------------------------------------------------------------- glob
+
+
+class GlobArgs(ToolArgs):
+    pattern: str = Field(
+        description="Glob relative to `path`: `*` and `?` within a name, `**` for any number of "
+        "directories, e.g. `**/*.py` or `src/**/test_*.py`. `*.py` matches only directly in `path`."
+    )
+    path: str = Field(".", description="Directory to search from, relative to the workspace.")
+
+
+def _glob_files(root: Path, base: Path, pattern: str) -> list[tuple[float, str]]:
+    """(mtime, workspace-relative path) of files under ``base`` matching ``pattern``.
+
+    Never enters ``.git`` nor follows directory symlinks; file symlinks leading outside the
+    workspace are skipped.
+    """
+    regex = glob_to_regex(pattern)
+    found: list[tuple[float, str]] = []
+    for dirpath, dirnames, filenames in os.walk(base):
+        dirnames[:] = [d for d in dirnames if d != ".git"]
+        for name in filenames:
+            full = Path(dirpath, name)
+            if not regex.fullmatch(full.relative_to(base).as_posix()):
+                continue
+            try:
+                if full.is_symlink():
+                    target = full.resolve()
+                    if not target.is_relative_to(root) or not target.is_file():
+                        continue
+                mtime = full.stat().st_mtime
+            except (OSError, RuntimeError):
+                continue
+            found.append((mtime, full.relative_to(root).as_posix()))
+    found.sort(key=lambda item: (-item[0], item[1]))
+    return found
+
+
+class GlobTool(Tool):
+    """Find files by name pattern."""
+
+    name = "glob"
+    description = (
+        "Find files in the workspace whose path matches a glob pattern, e.g. `**/*.py` (any "
+        "depth) or `src/*.ts` (one level). Returns workspace-relative paths, most recently "
+        "modified first, at most 1000. `.git` is never searched."
+    )
+    Args = GlobArgs
+    mutating = False
+
+    async def run(self, args: GlobArgs, ctx: ToolContext) -> ToolResult:
+        return await asyncio.to_thread(self._run, args, ctx)
+
+    def _run(self, args: GlobArgs, ctx: ToolContext) -> ToolResult:
+        pattern = args.pattern.strip()
+        if not pattern:
+            raise ToolError("pattern is empty")
+        if pattern.startswith(("/", "~")) or re.match(r"^[A-Za-z]:[\\/]", pattern):
+            raise ToolError(f"pattern '{pattern}' is absolute; give a pattern relative to `path`")
+        if ".." in PurePosixPath(pattern.replace("\\", "/")).parts:
+            raise ToolError(f"pattern '{pattern}' contains '..'; set `path` to search elsewhere "
+                            "in the workspace")
+        root = ctx.workspace.resolve()
+        base = resolve_in_workspace(ctx.workspace, args.path, must_exist=True)
+        if not base.is_dir():
+            raise ToolError(f"'{args.path}' is not a directory")
+        found = _glob_files(root, base, pattern)
+        if not found:
+            where = display_path(ctx.workspace, base)
+            return ToolResult(f"No files match '{pattern}' in {where}", summary="0 files")
+        lines = [rel for _, rel in found[:MAX_LIST_ENTRIES]]
+        if len(found) > MAX_LIST_ENTRIES:
+            lines.append(f"[showing {MAX_LIST_ENTRIES} of {len(found):,} files; narrow the pattern]")
+        return ToolResult(
+            truncate_middle("\n".join(lines), ctx.max_output_chars),
+            summary=f"{len(found)} files",
+        )
