@@ -143,7 +143,7 @@ async def test_large_output_is_truncated_in_the_middle(ctx: ToolContext) -> None
     assert res.output.startswith("exit code: 0\n1\n2\n3\n")
     assert res.output.endswith("299999\n300000\n")
     assert "characters truncated" in res.output
-    assert res.summary.startswith("exit 0 · 300000 lines")
+    assert res.summary.startswith("exit 0 · 300,000 lines")
 
 
 async def test_endless_output_is_bounded_and_killed(ctx: ToolContext) -> None:

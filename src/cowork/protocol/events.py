@@ -8,10 +8,10 @@ client is shown them. The ``type`` field is the discriminator.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
 from .items import Item
 
@@ -52,6 +52,11 @@ class _Event(BaseModel):
     turn_id: str
     seq: int = Field(ge=1, description="Gapless per-session sequence number, from 1.")
     ts: AwareDatetime = Field(description="When the event was journaled, UTC.")
+
+    @field_validator("ts")
+    @classmethod
+    def _in_utc(cls, value: datetime) -> datetime:
+        return value.astimezone(UTC)
 
 
 class TurnStarted(_Event):
@@ -145,6 +150,4 @@ def is_terminal(event: _Event) -> bool:
 
 
 def utc_now() -> datetime:
-    from datetime import UTC
-
     return datetime.now(UTC)

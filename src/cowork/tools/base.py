@@ -76,12 +76,30 @@ class Tool:
 
     @classmethod
     def parameters_schema(cls) -> dict[str, Any]:
-        """The JSON schema of ``Args`` (draft 2020-12, as pydantic emits it), titles removed."""
-        schema = cls.Args.model_json_schema()
-        schema.pop("title", None)
-        for prop in schema.get("properties", {}).values():
-            prop.pop("title", None)
+        """The JSON schema of ``Args`` (draft 2020-12, as pydantic emits it), without titles."""
+        return _without_titles(cls.Args.model_json_schema())
+
+
+def _without_titles(schema: Any) -> Any:
+    """Drop pydantic's generated ``title`` keywords (noise for a model) at every level."""
+    if isinstance(schema, list):
+        return [_without_titles(s) for s in schema]
+    if not isinstance(schema, dict):
         return schema
+    out = {}
+    for key, value in schema.items():
+        if key == "title" and isinstance(value, str):
+            continue
+        if key in ("properties", "$defs") and isinstance(value, dict):
+            out[key] = {name: _without_titles(sub) for name, sub in value.items()}
+        else:
+            out[key] = _without_titles(value)
+    return out
+
+
+def plural(n: int, word: str) -> str:
+    """``1 line``, ``2 lines``, ``1,024 lines``."""
+    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
 
 
 def truncate_middle(text: str, max_chars: int) -> str:

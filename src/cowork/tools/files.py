@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 
 from pydantic import Field
 
-from cowork.tools.base import Tool, ToolArgs, ToolContext, ToolError, ToolResult, truncate_middle
+from cowork.tools.base import Tool, ToolArgs, ToolContext, ToolError, ToolResult, plural, truncate_middle
 from cowork.tools.paths import display_path, glob_to_regex, resolve_in_workspace
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
@@ -261,8 +261,8 @@ class WriteTool(Tool):
         n = count_lines(args.content)
         what = f"overwrote {rel}" if existed else f"created {rel}"
         return ToolResult(
-            f"Wrote {n} lines to {rel} ({'overwrote the existing file' if existed else 'new file'})",
-            summary=f"{what} · {n} lines",
+            f"Wrote {plural(n, 'line')} to {rel} ({'overwrote the existing file' if existed else 'new file'})",
+            summary=f"{what} · {plural(n, 'line')}",
             metadata={"diff": unified_diff(old, args.content, rel), "path": rel},
         )
 

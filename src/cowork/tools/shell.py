@@ -17,7 +17,7 @@ import time
 
 from pydantic import Field
 
-from cowork.tools.base import Tool, ToolArgs, ToolContext, ToolError, ToolResult, truncate_middle
+from cowork.tools.base import Tool, ToolArgs, ToolContext, ToolError, ToolResult, plural, truncate_middle
 
 DEFAULT_TIMEOUT_S = 120
 MAX_TIMEOUT_S = 600
@@ -186,9 +186,9 @@ class BashTool(Tool):
         if timed_out:
             first = f"timed out after {args.timeout} s; the command was killed"
         text = f"{first}\n{body}" if body else f"{first}\n(no output)"
-        summary = f"exit {code} · {out.lines} lines · {elapsed:.1f}s"
+        summary = f"exit {code} · {plural(out.lines, 'line')} · {elapsed:.1f}s"
         if timed_out:
-            summary = f"timed out after {args.timeout}s · {out.lines} lines"
+            summary = f"timed out after {args.timeout}s · {plural(out.lines, 'line')}"
         return ToolResult(
             truncate_middle(text, ctx.max_output_chars),
             is_error=timed_out,
