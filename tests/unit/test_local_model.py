@@ -57,9 +57,14 @@ async def test_answer_streams_as_text_and_tool_json_becomes_a_call():
     answer = await _parse(['{"ans', 'wer": "Hel', 'lo \\"you\\""', "}"])
     assert [p.content for p in answer.parts if isinstance(p, TextPart)] == ['Hello "you"']
     assert answer.usage.input_tokens == 7 and answer.usage.output_tokens == 3
-    call = await _parse(['{"tool": "read", ', '"arguments": {"path": "a.txt"}}'])
+    call = await _parse(['{"tool": "re', 'ad", ', '"arguments": {"pa', 'th": "a.txt"}', "}"])
     part = call.parts[0]
-    assert isinstance(part, ToolCallPart) and part.tool_name == "read" and part.args == {"path": "a.txt"}
+    assert isinstance(part, ToolCallPart) and part.tool_name == "read"
+    assert part.args_as_dict() == {"path": "a.txt"}
+    # Cut off by the output limit: the call's arguments are not valid JSON, and the engine says so.
+    cut = await _parse(['{"tool": "write", "arguments": {"path": "a.txt", "content": "abc'])
+    with pytest.raises(ValueError):
+        cut.parts[0].args_as_dict(raise_if_invalid=True)
 
 
 def test_missing_weights_and_bad_names_are_clear_errors(tmp_path):

@@ -92,7 +92,7 @@ async def _run(task: str, dir: Path | None, model: str | None, base_url: str | N
 
         renderer = Renderer(err if json_lines else out, json_lines=json_lines)
         try:
-            await runtime.prepare_model(info.model, on_status=lambda s: renderer.spin(f"{s}…"))
+            await runtime.prepare_model(info.model, on_status=lambda s: renderer.note(f"{s}…"))
         except ModelConfigError as exc:
             renderer.pause()
             raise _usage_error(str(exc)) from None

@@ -65,6 +65,14 @@ class Renderer:
         else:
             self._status.update(message)
 
+    def note(self, message: str) -> None:
+        """A status line: a spinner when live, else one line on stderr."""
+        if self.live and not self.json_lines:
+            self.spin(message)
+        else:
+            sys.stderr.write(message + "\n")
+            sys.stderr.flush()
+
     def pause(self) -> None:
         """Stop every live element (before prompting the person)."""
         if self._status is not None:

