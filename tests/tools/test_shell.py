@@ -180,3 +180,12 @@ def test_output_buffer_small_output_is_exact() -> None:
     out.feed(b"abc")
     out.feed(b"def\n")
     assert out.text() == "abcdef\n" and out.lines == 1
+
+
+async def test_credentials_are_not_in_the_command_environment(ctx: ToolContext, monkeypatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-very-secret")
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp-secret")
+    monkeypatch.setenv("HARMLESS_SETTING", "visible")
+    res = await bash(ctx, "env")
+    assert "sk-very-secret" not in res.output and "ghp-secret" not in res.output
+    assert "HARMLESS_SETTING=visible" in res.output

@@ -84,3 +84,9 @@ def test_missing_keys_name_the_variable(monkeypatch):
             build_model(parse_model(name))
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
     assert build_model(parse_model("openai:any")).model_name == "any"
+
+
+def test_a_gguf_path_is_a_model_name():
+    path, n_ctx = resolve_weights("smollm2-135m")
+    model = build_model(parse_model(f"local:{path}"))
+    assert model.model_name == str(path) and model.path == path

@@ -1,7 +1,7 @@
 """The ``bash`` tool: run a shell command in the workspace.
 
 The command runs as ``bash -c COMMAND`` in its own process group (``start_new_session``), with
-the workspace as cwd, stdin from /dev/null, stdout and stderr merged, and ``COWORK=1`` set.
+the workspace as cwd, stdin from /dev/null, stdout and stderr merged, ``COWORK=1`` set, and variables that look like credentials removed.
 Output is read incrementally and at most :data:`KEEP_BYTES` of its head and of its tail are kept,
 so endless output cannot exhaust memory. The whole process group is SIGKILLed on timeout and on
 cancellation; background children that still hold the output open are killed
@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import time
+from collections.abc import Mapping
 
 from pydantic import Field
 
@@ -77,6 +79,15 @@ class _Output:
 async def _pump(stream: asyncio.StreamReader, out: _Output) -> None:
     while chunk := await stream.read(_CHUNK):
         out.feed(chunk)
+
+
+_SECRET_NAME = re.compile(r"(API_?KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|PRIVATE_KEY)", re.IGNORECASE)
+
+
+def _without_secrets(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment minus variables whose names look like credentials (``*_API_KEY``,
+    ``*TOKEN*``, ``*SECRET*``, ``*PASSWORD*``...), so a command cannot print a provider key."""
+    return {k: v for k, v in environ.items() if not _SECRET_NAME.search(k)}
 
 
 def _kill_group(pgid: int) -> None:
@@ -148,7 +159,7 @@ class BashTool(Tool):
             )
         if args.timeout < 1:
             raise ToolError(f"timeout must be at least 1 second (got {args.timeout})")
-        env = {**os.environ, "COWORK": "1", "PAGER": "cat", "GIT_PAGER": "cat"}
+        env = {**_without_secrets(os.environ), "COWORK": "1", "PAGER": "cat", "GIT_PAGER": "cat"}
         started = time.monotonic()
         try:
             proc = await asyncio.create_subprocess_exec(
