@@ -62,7 +62,7 @@ def run(
 async def _run(task: str, dir: Path | None, model: str | None, base_url: str | None, mode: str | None,
                json_lines: bool, continue_: bool, session_id: str | None) -> int:
     from ..engine import Runtime
-    from ..providers import ModelConfigError
+    from ..providers import ModelConfigError, default_model
     from ..store import NotFound
     from .approve import ask
     from .render import Renderer
@@ -81,10 +81,12 @@ async def _run(task: str, dir: Path | None, model: str | None, base_url: str | N
                     raise _usage_error(f"no session to continue in {workspace}")
                 info = found[0]
             else:
+                info = None
+            runtime.model(model or (info.model if info else default_model()))  # a missing key fails here
+            if info is None:
                 info = await runtime.create_session(workspace, model, mode or "default", title=_title(task))
-            if session_id or continue_:
+            else:
                 info = await runtime.update_session(info.id, model=model, mode=mode)
-            runtime.model(info.model)
         except NotFound as exc:
             raise _usage_error(str(exc)) from None
         except (ModelConfigError, ValueError) as exc:
