@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from conftest import MODEL, Script, collect, tool_returns, user_texts
+from engine_support import MODEL, Script, collect, tool_returns, user_texts
 from pydantic_ai.exceptions import ModelHTTPError
 from pydantic_ai.messages import ModelRequest, ToolReturnPart
 

@@ -8,15 +8,26 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 from pathlib import Path
 
-from pydantic_ai.messages import ModelMessage, ModelMessagesTypeAdapter
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from ..protocol import Event, EventAdapter, SessionInfo, utc_now
 from .db import create_engine, migrate
 from .models import EventRow, MessageRow, SessionRow, TurnRow, WorkspaceRow
+
+if TYPE_CHECKING:
+    from pydantic import TypeAdapter
+    from pydantic_ai.messages import ModelMessage
+
+
+def _messages_adapter() -> TypeAdapter[list[ModelMessage]]:
+    """pydantic-ai's message adapter, imported on first use (importing pydantic-ai takes ~0.5 s)."""
+    from pydantic_ai.messages import ModelMessagesTypeAdapter
+
+    return ModelMessagesTypeAdapter
 
 
 class NotFound(LookupError):
@@ -188,7 +199,7 @@ class Store:
             return
         async with self._session() as db, db.begin():
             for m in messages:
-                data = ModelMessagesTypeAdapter.dump_json([m]).decode()
+                data = _messages_adapter().dump_json([m]).decode()
                 db.add(MessageRow(session_id=session_id, turn_id=turn_id, data=data, compacted=False))
 
     async def history(self, session_id: str) -> list[ModelMessage]:
@@ -199,7 +210,7 @@ class Store:
                 .where(MessageRow.session_id == session_id, MessageRow.compacted.is_(False))
                 .order_by(MessageRow.id)
             )
-            return [ModelMessagesTypeAdapter.validate_json(d)[0] for (d,) in rows.all()]
+            return [_messages_adapter().validate_json(d)[0] for (d,) in rows.all()]
 
     async def replace_history(self, session_id: str, turn_id: str, messages: Sequence[ModelMessage]) -> None:
         """Make ``messages`` the live history (after compaction). Replaced rows stay, marked compacted."""
@@ -209,7 +220,7 @@ class Store:
                 .values(compacted=True)
             )
             for m in messages:
-                data = ModelMessagesTypeAdapter.dump_json([m]).decode()
+                data = _messages_adapter().dump_json([m]).decode()
                 db.add(MessageRow(session_id=session_id, turn_id=turn_id, data=data, compacted=False))
 
 

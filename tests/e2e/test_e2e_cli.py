@@ -7,9 +7,11 @@ in a module-scoped fixture; each test then checks one outcome.
 from __future__ import annotations
 
 import json
+from typing import Any
+
 import pytest
 
-from conftest import MODEL, Cowork, Result
+from e2e_support import MODEL, Cowork, Result
 from fakemodel import FakeModelServer
 
 EVENT_TYPES = (
@@ -35,7 +37,7 @@ CASES: dict[str, tuple[list[str], dict[str, str | None]]] = {
 
 
 @pytest.fixture(scope="module")
-def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Result]:
+def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Every case's result; each case has its own COWORK_HOME and workspace."""
     from concurrent.futures import ThreadPoolExecutor
 
@@ -48,10 +50,10 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Result]:
             return name, homes[name].run(*args, env=env)
 
         with ThreadPoolExecutor(3) as pool:
-            results = dict(pool.map(one, CASES))
+            results: dict[str, Any] = dict(pool.map(one, CASES))
         # The one config error found after the session could be created: did it leave one behind?
         results["sessions_after_missing_key"] = homes["anthropic_without_key"].run("sessions", "list", "--json")
-        results["_requests"] = srv.requests  # type: ignore[assignment]
+        results["_requests"] = srv.requests
         return results
 
 
@@ -62,30 +64,30 @@ USAGE_ERRORS = [
 
 
 @pytest.mark.parametrize("case", USAGE_ERRORS)
-def test_usage_and_config_errors_exit_2(outcomes: dict[str, Result], case: str) -> None:
+def test_usage_and_config_errors_exit_2(outcomes: dict[str, Any], case: str) -> None:
     res = outcomes[case]
     assert res.code == 2, res.explain()
     assert "Traceback" not in res.stderr, res.explain()
     assert res.stderr.strip(), "a usage error must say what is wrong"
 
 
-def test_config_error_messages_name_the_problem(outcomes: dict[str, Result]) -> None:
+def test_config_error_messages_name_the_problem(outcomes: dict[str, Any]) -> None:
     assert "ANTHROPIC_API_KEY" in outcomes["anthropic_without_key"].stderr
     assert "provider:model" in outcomes["nonsense_model"].stderr
     assert "/does/not/exist" in outcomes["missing_dir"].stderr
     assert "ses_nope" in outcomes["unknown_session"].stderr
     assert "--read-only" in outcomes["yes_and_read_only"].stderr
     assert "ses_nope" in outcomes["show_unknown_session"].stderr
-    assert not outcomes["_requests"], "no usage error may reach the model"  # type: ignore[attr-defined]
+    assert not outcomes["_requests"], "no usage error may reach the model"
 
 
-def test_missing_key_leaves_no_session_behind(outcomes: dict[str, Result]) -> None:
+def test_missing_key_leaves_no_session_behind(outcomes: dict[str, Any]) -> None:
     listing = outcomes["sessions_after_missing_key"]
     assert listing.code == 0, listing.explain()
     assert listing.stdout.strip() == "", f"the failed `cowork run` left a session behind: {listing.stdout}"
 
 
-def test_protocol_schema_lists_every_event_type(outcomes: dict[str, Result]) -> None:
+def test_protocol_schema_lists_every_event_type(outcomes: dict[str, Any]) -> None:
     res = outcomes["schema"]
     assert res.code == 0, res.explain()
     schema = json.loads(res.stdout)
@@ -102,7 +104,7 @@ def test_protocol_schema_lists_every_event_type(outcomes: dict[str, Result]) -> 
         assert f"#/$defs/{name}" in event_refs
 
 
-def test_models_lists_five_providers_and_openai_usable_with_base_url(outcomes: dict[str, Result]) -> None:
+def test_models_lists_five_providers_and_openai_usable_with_base_url(outcomes: dict[str, Any]) -> None:
     with_url, without_url = outcomes["models_with_base_url"], outcomes["models_without_base_url"]
     assert with_url.code == 0 and without_url.code == 0, with_url.explain() + without_url.explain()
     models = json.loads(with_url.stdout)

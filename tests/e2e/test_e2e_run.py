@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import (
+from e2e_support import (
     Cowork,
     all_text,
     assert_gapless,

