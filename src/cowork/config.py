@@ -7,7 +7,9 @@ Environment variables (all optional):
 - ``COWORK_MODEL``: default model, ``provider:model``; default: the first configured provider's
   default model, else ``local:smollm2-135m``.
 - ``COWORK_MAX_STEPS``: model requests per turn before the model must answer (default 50).
-- ``COWORK_STREAM_TIMEOUT``: seconds a model stream may stay silent before it is abandoned (60).
+- ``COWORK_STREAM_TIMEOUT``: seconds a model stream may stay silent before it is abandoned and
+  retried (default: 60 for hosted providers, 600 for the embedded model, whose first token can
+  take minutes of prompt processing on a slow CPU).
 - ``COWORK_MAX_RETRIES``: retries of a failed model request on 429/5xx/timeouts (4).
 - ``COWORK_RETRY_BASE_DELAY``: first backoff delay in seconds, doubled each retry (1.0).
 - ``COWORK_MAX_OUTPUT_TOKENS``: cap on tokens per model response (provider default when unset).
@@ -46,7 +48,7 @@ class EngineSettings:
     """Limits of the turn engine; :meth:`from_env` reads the variables above."""
 
     max_steps: int = 50
-    stream_timeout: float = 60.0
+    stream_timeout: float | None = None  # None: the model's own default (see module docstring)
     max_retries: int = 4
     retry_base_delay: float = 1.0
     max_output_tokens: int | None = None
@@ -56,7 +58,7 @@ class EngineSettings:
         out = os.environ.get("COWORK_MAX_OUTPUT_TOKENS")
         return cls(
             max_steps=int(_num("COWORK_MAX_STEPS", cls.max_steps)),
-            stream_timeout=_num("COWORK_STREAM_TIMEOUT", cls.stream_timeout),
+            stream_timeout=_num("COWORK_STREAM_TIMEOUT", 0) or None,
             max_retries=int(_num("COWORK_MAX_RETRIES", cls.max_retries)),
             retry_base_delay=_num("COWORK_RETRY_BASE_DELAY", cls.retry_base_delay),
             max_output_tokens=int(out) if out else None,

@@ -81,6 +81,9 @@ from .journal import Journal
 
 log = logging.getLogger(__name__)
 
+DEFAULT_STREAM_TIMEOUT = 60.0
+"""Seconds a hosted model's stream may stay silent; a model may set its own ``stream_timeout``."""
+
 
 class TurnError(Exception):
     """Ends the turn with ``turn.failed``: ``code`` is machine-readable, the message is for people."""
@@ -133,6 +136,7 @@ class Turn:
             workspace=Path(session.workspace), session_id=session.id,
             max_output_chars=min(30_000, context_window),  # about a quarter of the window in tokens
         )
+        self._stream_timeout = deps.settings.stream_timeout or getattr(model, "stream_timeout", DEFAULT_STREAM_TIMEOUT)
         self._settings: ModelSettings = {}
         if deps.settings.max_output_tokens:
             self._settings["max_tokens"] = deps.settings.max_output_tokens
@@ -238,7 +242,7 @@ class Turn:
                 await asyncio.sleep(delay)
 
     async def _stream(self, messages: list[ModelMessage], params: ModelRequestParameters) -> ModelResponse:
-        timeout = self.deps.settings.stream_timeout
+        timeout = self._stream_timeout
         loop = asyncio.get_running_loop()
         open_items: dict[int, AssistantMessage | Reasoning | ToolCall] = {}
         try:
@@ -315,7 +319,7 @@ class Turn:
         prompt = context.transcript(old, max_chars=int(self.window * context.CHARS_PER_TOKEN * 0.5))
         request = [ModelRequest(parts=[UserPromptPart(prompt + "\n\n" + context.SUMMARY_REQUEST)])]
         try:
-            async with asyncio.timeout(self.deps.settings.stream_timeout * 2):
+            async with asyncio.timeout(self._stream_timeout * 2):
                 async with model_request_stream(self.model, request, model_settings=self._settings) as stream:
                     async for _ in stream:
                         pass

@@ -208,6 +208,10 @@ def render_messages(messages: list[ModelMessage], tools: list[ToolDefinition]) -
 class LocalModel(Model):
     """A pydantic-ai model served by the embedded llama.cpp server (see the module docstring)."""
 
+    stream_timeout = 600.0
+    """Seconds of silence the engine tolerates: the server is in-process, so silence means a
+    slow CPU processing a long prompt, not a lost connection."""
+
     def __init__(self, name: str, *, max_tokens: int = 1024) -> None:
         super().__init__(profile=ModelProfile(supports_json_schema_output=True, supports_tools=True))
         self._name = name
