@@ -132,6 +132,7 @@ class Turn:
         self.ending = False  # set once the outcome is recorded; the runtime may start the next turn
         self.messages: list[ModelMessage] = []
         self._tool_items: dict[str, ToolCall] = {}
+        self._allowed: set[str] | None = None  # tools allowed for the session, read on first use
         self._tools_ctx = ToolContext(
             workspace=Path(session.workspace), session_id=session.id,
             max_output_chars=min(30_000, context_window),  # about a quarter of the window in tokens
@@ -279,7 +280,7 @@ class Turn:
             else:
                 return
             open_items[event.index] = item
-            await self._emit(ItemStarted, item=item)
+            await self._emit(ItemStarted, item=item, durable=False)  # its item.completed is awaited
             if delta:
                 await self._delta(item, delta)
         elif isinstance(event, PartDeltaEvent):
@@ -379,8 +380,9 @@ class Turn:
             problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'arguments'}: {e['msg']}" for e in exc.errors())
             return await self._finish(item, call, "failed", f"Invalid arguments for {tool.name}: {problems}.")
 
-        allowed = set(await self.deps.store.allowed_tools(self.session.id))
-        decision = decide(tool.name, tool.mutating, self.session.mode, allowed)
+        if self._allowed is None:
+            self._allowed = set(await self.deps.store.allowed_tools(self.session.id))
+        decision = decide(tool.name, tool.mutating, self.session.mode, self._allowed)
         if decision.outcome == "deny":
             return await self._finish(item, call, "denied", f"Not allowed: {decision.reason}.")
         if decision.outcome == "ask":
@@ -389,7 +391,8 @@ class Turn:
                 said = f" Their reason: {reason}" if reason else ""
                 return await self._finish(item, call, "denied", f"The user denied this {tool.name} call.{said}")
             if answer == "session":
-                await self.deps.store.update_session(self.session.id, allowed_tools=sorted(allowed | {tool.name}))
+                self._allowed.add(tool.name)
+                await self.deps.store.update_session(self.session.id, allowed_tools=sorted(self._allowed))
 
         item.status = "running"
         started = time.monotonic()
