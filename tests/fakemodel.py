@@ -437,6 +437,9 @@ class _ClientGone(Exception):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Send each small SSE chunk at once: with Nagle's algorithm the last chunk of a response
+    # waits for the client's delayed ACK (~40 ms on Linux loopback), as no real provider does.
+    disable_nagle_algorithm = True
     server_version = "fakemodel/1.0"
     sys_version = ""
     fake: "FakeModelServer"  # set on the subclass made per server
