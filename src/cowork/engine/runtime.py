@@ -8,6 +8,8 @@ One turn runs per session at a time; a second ``start_turn`` while one runs is r
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import inspect
 import logging
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -53,11 +55,20 @@ class Runtime:
         return runtime
 
     async def close(self) -> None:
-        """Interrupt running turns (journaled as interrupted), then close the store."""
+        """Interrupt running turns (journaled as interrupted), flush the journal, close the
+        providers' HTTP clients and the store."""
         for session_id in list(self._tasks):
             await self.interrupt(session_id)
         await asyncio.gather(*self._tasks.values(), return_exceptions=True)
         await self.journal.drain()
+        for model in self._models.values():  # the provider SDKs' HTTP clients
+            close = getattr(getattr(model, "client", None), "close", None)
+            if close is not None:
+                with contextlib.suppress(Exception):
+                    result = close()
+                    if inspect.isawaitable(result):
+                        await result
+        self._models.clear()
         await self.store.close()
 
     async def _recover(self) -> None:
