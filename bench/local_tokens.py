@@ -123,20 +123,6 @@ def result(first: float | None, last: float | None, n_window: int, usage_tokens:
     }
 
 
-def server_params(path: Path, n_ctx: int):
-    """The parameters cowork's EmbeddedServer uses (src/cowork/providers/local.py)."""
-    import xllamacpp
-
-    p = xllamacpp.CommonParams()
-    p.model.path = str(path)
-    p.n_ctx = n_ctx
-    p.n_parallel = 1
-    p.port = 0
-    p.verbosity = -1
-    p.use_jinja = True
-    return p
-
-
 class Tee:
     """Records (time, line) of every SSE line LocalModel reads, and the request bodies it sends,
     by wrapping ``httpx.AsyncClient.stream`` (LocalModel talks to its server through it)."""
@@ -219,7 +205,7 @@ async def phase_raw(runs: int, max_tokens: int, body_file: str | None, grammar: 
                     greedy: bool = True) -> list[dict]:
     import xllamacpp
 
-    from cowork.providers.local import resolve_weights
+    from cowork.providers.local import resolve_weights, server_params
 
     path, n_ctx = resolve_weights(MODEL)
     server = xllamacpp.Server(server_params(path, n_ctx))

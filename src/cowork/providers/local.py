@@ -84,6 +84,21 @@ def resolve_weights(name: str) -> tuple[Path, int]:
     return path, DEFAULT_CONTEXT
 
 
+def server_params(path: Path, n_ctx: int) -> Any:
+    """llama.cpp server parameters (``xllamacpp.CommonParams``): one slot of ``n_ctx`` tokens, a
+    free loopback port, quiet logs, the model's own Jinja chat template."""
+    import xllamacpp
+
+    params = xllamacpp.CommonParams()
+    params.model.path = str(path)
+    params.n_ctx = n_ctx
+    params.n_parallel = 1
+    params.port = 0
+    params.verbosity = -1
+    params.use_jinja = True
+    return params
+
+
 class EmbeddedServer:
     """One llama.cpp server per weights file, started on first use and kept for the process."""
 
@@ -93,15 +108,8 @@ class EmbeddedServer:
     def __init__(self, path: Path, n_ctx: int) -> None:
         import xllamacpp
 
-        params = xllamacpp.CommonParams()
-        params.model.path = str(path)
-        params.n_ctx = n_ctx
-        params.n_parallel = 1
-        params.port = 0
-        params.verbosity = -1
-        params.use_jinja = True
         try:
-            self._server = xllamacpp.Server(params)
+            self._server = xllamacpp.Server(server_params(path, n_ctx))
         except Exception as exc:  # llama.cpp reports load failures as RuntimeError
             raise LocalModelError(f"llama.cpp could not load {path}: {exc}") from exc
         self.base_url = self._server.listening_address.rstrip("/")
