@@ -36,6 +36,3 @@ class ApprovalBroker:
             raise ApprovalNotPending(f"approval {approval_id!r} is not pending")
         entry[1].set_result((decision, reason))
         return entry[0]
-
-    def pending(self, session_id: str) -> list[str]:
-        return [a for a, (s, f) in self._pending.items() if s == session_id and not f.done()]

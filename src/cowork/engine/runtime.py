@@ -192,9 +192,6 @@ class Runtime:
         if task is not None:
             await asyncio.wait([task])
 
-    def is_running(self, session_id: str) -> bool:
-        return session_id in self._tasks
-
     def respond_approval(self, approval_id: str, decision: ApprovalDecision, reason: str | None = None) -> None:
         """Answer a pending approval. Raises ApprovalNotPending (unknown or already answered)."""
         self.approvals.resolve(approval_id, decision, reason)
