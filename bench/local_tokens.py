@@ -231,7 +231,14 @@ async def phase_raw(runs: int, max_tokens: int, body_file: str | None, grammar: 
 
 async def phase_direct(runs: int, max_tokens: int) -> list[dict]:
     from pydantic_ai.direct import model_request_stream
-    from pydantic_ai.messages import ModelRequest, PartDeltaEvent, PartStartEvent, TextPart, TextPartDelta, UserPromptPart
+    from pydantic_ai.messages import (
+        ModelRequest,
+        PartDeltaEvent,
+        PartStartEvent,
+        TextPart,
+        TextPartDelta,
+        UserPromptPart,
+    )
 
     from cowork.providers.local import LocalModel
 

@@ -11,7 +11,6 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-
 from fakemodel import FakeModelServer, cut, hang, http_error, reply, text, tool_call
 
 HERE = Path(__file__).parent

@@ -6,7 +6,6 @@ import io
 import re
 
 import pytest
-
 from e2e_support import COWORK, MODEL, Cowork, tool_messages
 from fakemodel import FakeModelServer, reply, text, tool_call
 

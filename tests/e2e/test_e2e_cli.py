@@ -10,7 +10,6 @@ import json
 from typing import Any
 
 import pytest
-
 from e2e_support import MODEL, Cowork, Result
 from fakemodel import FakeModelServer
 

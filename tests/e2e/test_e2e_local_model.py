@@ -6,7 +6,6 @@ import importlib.metadata
 from pathlib import Path
 
 import pytest
-
 from e2e_support import Cowork, assert_gapless, items
 
 

@@ -14,26 +14,6 @@ from cowork.tools.base import Tool, ToolContext, ToolError, ToolResult
 from cowork.tools.files import MAX_FILE_BYTES
 
 
-@pytest.fixture
-def ws(tmp_path: Path) -> Path:
-    root = tmp_path / "ws"
-    root.mkdir()
-    return root.resolve()
-
-
-@pytest.fixture
-def outside(tmp_path: Path) -> Path:
-    out = tmp_path / "outside"
-    out.mkdir()
-    (out / "secret.txt").write_text("top secret\n")
-    return out.resolve()
-
-
-@pytest.fixture
-def ctx(ws: Path) -> ToolContext:
-    return ToolContext(workspace=ws, session_id="s1")
-
-
 async def call(name: str, ctx: ToolContext, **kwargs) -> ToolResult:
     tool = get_tool(name)
     assert tool is not None

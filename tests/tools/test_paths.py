@@ -19,14 +19,6 @@ def ws(tmp_path: Path) -> Path:
     return root.resolve()
 
 
-@pytest.fixture
-def outside(tmp_path: Path) -> Path:
-    out = tmp_path / "outside"
-    out.mkdir()
-    (out / "secret.txt").write_text("top secret\n")
-    return out.resolve()
-
-
 def test_relative_and_empty_paths(ws: Path) -> None:
     assert resolve_in_workspace(ws, "src/a.py") == ws / "src" / "a.py"
     assert resolve_in_workspace(ws, "") == ws

@@ -16,18 +16,6 @@ from cowork.tools.base import ToolContext, ToolError, ToolResult
 from cowork.tools.shell import KEEP_BYTES, _Output
 
 
-@pytest.fixture
-def ws(tmp_path: Path) -> Path:
-    root = tmp_path / "ws"
-    root.mkdir()
-    return root.resolve()
-
-
-@pytest.fixture
-def ctx(ws: Path) -> ToolContext:
-    return ToolContext(workspace=ws)
-
-
 async def bash(ctx: ToolContext, command: str, **kwargs) -> ToolResult:
     tool = get_tool("bash")
     return await tool.run(tool.Args.model_validate({"command": command, **kwargs}), ctx)

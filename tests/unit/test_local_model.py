@@ -6,11 +6,11 @@ import json
 
 import pytest
 from pydantic_ai.messages import ModelRequest, ModelResponse, TextPart, ToolCallPart, ToolReturnPart, UserPromptPart
+from pydantic_ai.models import ModelRequestParameters
 
 from cowork.engine.turn import tool_definitions
-from cowork.providers.local import LocalStreamedResponse, render_messages, resolve_weights, step_schema
 from cowork.providers.catalog import ModelConfigError, build_model, parse_model
-from pydantic_ai.models import ModelRequestParameters
+from cowork.providers.local import LocalStreamedResponse, render_messages, resolve_weights, step_schema
 
 
 def test_step_schema_offers_each_tool_or_an_answer_with_defs_hoisted():

@@ -153,8 +153,8 @@ def sessions_list(
     """Saved sessions, most recently active first."""
 
     async def main() -> list[Any]:
-        from ..store import Store
         from ..config import database_url
+        from ..store import Store
 
         store = await Store.open(database_url())
         try:
