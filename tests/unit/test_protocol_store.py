@@ -40,9 +40,9 @@ async def test_store_keeps_times_utc_and_seq_unique(tmp_path: Path):
     try:
         session = await store.create_session(tmp_path, "local:x", "default", "t")
         plus2 = datetime.now(timezone(timedelta(hours=2)))
-        await store.append_event(TurnStarted(session_id=session.id, turn_id="t", seq=1, ts=plus2, model="m", text="x"))
+        await store.append_events([TurnStarted(session_id=session.id, turn_id="t", seq=1, ts=plus2, model="m", text="x")])
         with pytest.raises(Exception):
-            await store.append_event(TurnStarted(session_id=session.id, turn_id="t", seq=1, ts=plus2, model="m", text="y"))
+            await store.append_events([TurnStarted(session_id=session.id, turn_id="t", seq=1, ts=plus2, model="m", text="y")])
         (back,) = await store.events_after(session.id)
         assert back.ts.utcoffset() == timedelta(0) and back.ts == plus2 and back.text == "x"
         got = await store.get_session(session.id)
@@ -60,7 +60,7 @@ async def test_journal_survives_reopen_and_migrations_are_idempotent(tmp_path: P
     url = f"sqlite+aiosqlite:///{tmp_path / 'c.db'}"
     store = await Store.open(url)
     session = await store.create_session(tmp_path, "local:x", "default")
-    await store.append_event(TurnStarted(session_id=session.id, turn_id="t", seq=1, ts=utc_now(), model="m", text="x"))
+    await store.append_events([TurnStarted(session_id=session.id, turn_id="t", seq=1, ts=utc_now(), model="m", text="x")])
     await store.close()
     store = await Store.open(url)
     try:

@@ -11,8 +11,9 @@ import json
 import os
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -28,6 +29,9 @@ out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_CODES = {"turn.completed": EXIT_OK, "turn.failed": EXIT_FAILED, "turn.interrupted": EXIT_INTERRUPTED}
+
+T = TypeVar("T")
 
 
 def _usage_error(message: str) -> typer.Exit:
@@ -129,8 +133,8 @@ async def _follow(runtime: Any, session_id: str, after_seq: int, turn_id: str, r
                     runtime.respond_approval(ev.approval_id, decision, reason)
                 except LookupError:
                     pass  # the turn ended (interrupted) while we asked
-            if ev.turn_id == turn_id and ev.type in ("turn.completed", "turn.failed", "turn.interrupted"):
-                return {"turn.completed": EXIT_OK, "turn.failed": EXIT_FAILED}.get(ev.type, EXIT_INTERRUPTED)
+            if ev.turn_id == turn_id and ev.type in EXIT_CODES:
+                return EXIT_CODES[ev.type]
     finally:
         loop.remove_signal_handler(signal.SIGINT)
     return EXIT_FAILED
@@ -144,6 +148,23 @@ def _title(task: str) -> str:
 # -- sessions ---------------------------------------------------------------------------------
 
 
+def _with_store(work: Callable[[Any], Awaitable[T]]) -> T:
+    """Run ``work(store)`` on the store at ``$COWORK_HOME``; an unknown session is a usage error."""
+    from ..config import database_url
+    from ..store import NotFound, Store
+
+    async def main() -> T:
+        store = await Store.open(database_url())
+        try:
+            return await work(store)
+        except NotFound as exc:
+            raise _usage_error(str(exc)) from None
+        finally:
+            await store.close()
+
+    return asyncio.run(main())
+
+
 @sessions_app.command("list")
 def sessions_list(
     dir: Annotated[Path | None, typer.Option("--dir", "-C", help="Only sessions of this workspace.")] = None,
@@ -151,18 +172,7 @@ def sessions_list(
     json_lines: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
     """Saved sessions, most recently active first."""
-
-    async def main() -> list[Any]:
-        from ..config import database_url
-        from ..store import Store
-
-        store = await Store.open(database_url())
-        try:
-            return await store.list_sessions(dir.expanduser().resolve() if dir else None, limit)
-        finally:
-            await store.close()
-
-    found = asyncio.run(main())
+    found = _with_store(lambda store: store.list_sessions(dir.expanduser().resolve() if dir else None, limit))
     if json_lines:
         for s in found:
             print(s.model_dump_json())
@@ -184,24 +194,15 @@ def sessions_show(
     """Replay a session's transcript from the journal."""
     from .render import Renderer
 
-    async def main() -> list[Any]:
-        from ..config import database_url
-        from ..store import NotFound, Store
+    async def journal(store: Any) -> list[Any]:
+        await store.get_session(session_id)
+        events, last = [], 0
+        while page := await store.events_after(session_id, last, 5000):
+            events.extend(page)
+            last = page[-1].seq
+        return events
 
-        store = await Store.open(database_url())
-        try:
-            await store.get_session(session_id)
-            events, last = [], 0
-            while page := await store.events_after(session_id, last, 5000):
-                events.extend(page)
-                last = page[-1].seq
-            return events
-        except NotFound as exc:
-            raise _usage_error(str(exc)) from None
-        finally:
-            await store.close()
-
-    events = asyncio.run(main())
+    events = _with_store(journal)
     if json_lines:
         for ev in events:
             print(ev.model_dump_json())
@@ -212,20 +213,7 @@ def sessions_show(
 @sessions_app.command("delete")
 def sessions_delete(session_id: Annotated[str, typer.Argument(help="Session id.")]) -> None:
     """Delete a session, its journal and its history."""
-
-    async def main() -> None:
-        from ..config import database_url
-        from ..store import NotFound, Store
-
-        store = await Store.open(database_url())
-        try:
-            await store.delete_session(session_id)
-        except NotFound as exc:
-            raise _usage_error(str(exc)) from None
-        finally:
-            await store.close()
-
-    asyncio.run(main())
+    _with_store(lambda store: store.delete_session(session_id))
     out.print(f"deleted {session_id}")
 
 

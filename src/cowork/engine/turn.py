@@ -131,6 +131,7 @@ class Turn:
         self.usage = Usage()
         self.ending = False  # set once the outcome is recorded; the runtime may start the next turn
         self.messages: list[ModelMessage] = []
+        self._tokens = 0  # estimate of self.messages, kept up to date instead of re-serializing each step
         self._tool_items: dict[str, ToolCall] = {}
         self._allowed: set[str] | None = None  # tools allowed for the session, read on first use
         self._tools_ctx = ToolContext(
@@ -157,6 +158,7 @@ class Turn:
         await self._emit(ItemStarted, item=user)
         await self._emit(ItemCompleted, item=user)
         self.messages = context.repair(await store.history(self.session.id))
+        self._tokens = context.estimate_tokens(self.messages)
         await self._append(ModelRequest(parts=[UserPromptPart(self.text)]))
 
         def ms() -> int:
@@ -187,6 +189,7 @@ class Turn:
 
     async def _append(self, message: ModelMessage) -> None:
         self.messages.append(message)
+        self._tokens += context.estimate_tokens([message])
         await self.deps.store.append_messages(self.session.id, self.turn_id, [message])
 
     async def _loop(self) -> str:
@@ -196,7 +199,7 @@ class Turn:
             last = step == max_steps
             if last and step > 1:
                 await self._append(ModelRequest(parts=[UserPromptPart(context.LAST_STEP_NOTE)]))
-            if context.estimate_tokens(self.messages) > context.COMPACT_AT * self.window:
+            if self._tokens > context.COMPACT_AT * self.window:
                 await self._compact()
             params = ModelRequestParameters(function_tools=[] if last and step > 1 else tools)
             response = await self._request(params)
@@ -333,6 +336,7 @@ class Turn:
             asks = [p.content for m in old for p in m.parts if isinstance(p, UserPromptPart)]
             summary = "Earlier requests from the user:\n" + "\n".join(f"- {a}" for a in asks)
         self.messages = [context.summary_message(summary), *kept]
+        self._tokens = context.estimate_tokens(self.messages)
         await self.deps.store.replace_history(self.session.id, self.turn_id, self.messages)
 
     # -- tools ------------------------------------------------------------------------------------

@@ -335,8 +335,6 @@ class LocalStreamedResponse(StreamedResponse):
                 delta, self._args_sent = body[self._args_sent :], len(body)
                 yield from self._parts_manager.handle_tool_call_delta_events(vendor_part_id="tool", args=delta)
             return
-        if '"answer"' not in self._raw[:20]:
-            return
         try:
             partial = pydantic_core.from_json(self._raw, allow_partial="trailing-strings")
         except ValueError:

@@ -158,10 +158,6 @@ class Store:
 
     # -- journal ----------------------------------------------------------------------------
 
-    async def append_event(self, event: Event) -> None:
-        """Insert one event and commit (see :meth:`append_events`)."""
-        await self.append_events([event])
-
     async def append_events(self, events: Sequence[Event]) -> None:
         """Insert events in one transaction and commit. ``(session_id, seq)`` is unique: a
         duplicate raises and nothing of the batch is written."""

@@ -1,8 +1,8 @@
 """The ``bash`` tool: run a shell command in the workspace.
 
 The command runs as ``bash -c COMMAND`` in its own process group (``start_new_session``), with
-the workspace as cwd, stdin from /dev/null, stdout and stderr merged, ``COWORK=1`` set, and variables that look like credentials removed.
-Output is read incrementally and at most :data:`KEEP_BYTES` of its head and of its tail are kept,
+the workspace as cwd, stdin from /dev/null, stdout and stderr merged, ``COWORK=1`` set, and the
+variables that look like credentials removed. Output is read incrementally and at most :data:`KEEP_BYTES` of its head and of its tail are kept,
 so endless output cannot exhaust memory. The whole process group is SIGKILLed on timeout and on
 cancellation; background children that still hold the output open are killed
 :data:`EXIT_GRACE_S` seconds after the command itself exits.
