@@ -17,8 +17,8 @@ from cowork.engine.context import LAST_STEP_NOTE
 async def start(rt, workspace: Path, script: Script, mode: str = "yolo", text: str = "do it"):
     rt.use_model(MODEL, script.model)
     session = await rt.create_session(workspace, MODEL, mode)
-    turn_id = await rt.start_turn(session.id, text)
-    return session, turn_id
+    started = await rt.start_turn(session.id, text)
+    return session, started.turn_id
 
 
 async def test_text_answer_is_journaled_with_gapless_seq(runtime, workspace):
@@ -259,6 +259,43 @@ async def test_crashed_turn_is_journaled_as_interrupted_on_restart(tmp_path, wor
         assert events[-1].type == "turn.interrupted" and events[-1].turn_id == "turn_x"
         assert (await rt.get_session(session.id)).status == "idle"
     finally:
+        await rt.close()
+
+
+async def test_recovery_leaves_turns_of_live_processes_alone(tmp_path, workspace):
+    import socket
+    import subprocess
+
+    from sqlalchemy import update
+
+    from cowork.engine import Runtime
+    from cowork.store import Store
+    from cowork.store.models import TurnRow
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'owners.db'}"
+    store = await Store.open(url)
+    session = await store.create_session(workspace, MODEL, "yolo")
+    alive = subprocess.Popen(["sleep", "30"])
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    host = socket.gethostname()
+    owners = {"turn_alive": f"{host}:{alive.pid}", "turn_dead": f"{host}:{dead.pid}",
+              "turn_elsewhere": "another-host:1"}
+    for turn_id, owner in owners.items():
+        await store.start_turn(session.id, turn_id, "hello", MODEL)
+        async with store.engine.begin() as db:
+            await db.execute(update(TurnRow).where(TurnRow.id == turn_id).values(owner=owner))
+    await store.close()
+
+    rt = await Runtime.open(url)
+    try:
+        interrupted = {e.turn_id for e in await rt.store.events_after(session.id) if e.type == "turn.interrupted"}
+        assert interrupted == {"turn_dead"}
+        assert (await rt.store.get_turn_status("turn_alive"))[1] == "running"
+        assert (await rt.store.get_turn_status("turn_elsewhere"))[1] == "running"
+    finally:
+        alive.kill()
+        alive.wait()
         await rt.close()
 
 

@@ -65,6 +65,6 @@ async def test_journal_survives_reopen_and_migrations_are_idempotent(tmp_path: P
     store = await Store.open(url)
     try:
         assert [e.seq for e in await store.events_after(session.id)] == [1]
-        assert [s.id for s in await store.list_sessions(tmp_path)] == [session.id]
+        assert [s.id for s in (await store.list_sessions(tmp_path))[0]] == [session.id]
     finally:
         await store.close()

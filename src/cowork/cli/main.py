@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -28,8 +26,7 @@ app.add_typer(protocol_app, name="protocol")
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-EXIT_CODES = {"turn.completed": EXIT_OK, "turn.failed": EXIT_FAILED, "turn.interrupted": EXIT_INTERRUPTED}
+EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
 
 T = TypeVar("T")
 
@@ -37,6 +34,11 @@ T = TypeVar("T")
 def _usage_error(message: str) -> typer.Exit:
     err.print(f"[red]error:[/red] {message}", markup=True, highlight=False)
     return typer.Exit(EXIT_USAGE)
+
+
+ServerOpt = Annotated[str | None, typer.Option(
+    "--server", envvar="COWORK_SERVER", help="Use this cowork server (URL) instead of one started in-process.")]
+TokenOpt = Annotated[str | None, typer.Option("--token", envvar="COWORK_TOKEN", help="Token for --server.")]
 
 
 @app.command()
@@ -50,6 +52,8 @@ def run(
     json_lines: Annotated[bool, typer.Option("--json", help="Print the event stream as JSON lines.")] = False,
     continue_: Annotated[bool, typer.Option("--continue", "-c", help="Continue the latest session of the workspace.")] = False,
     session: Annotated[str | None, typer.Option("--session", "-s", help="Continue this session.")] = None,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
 ) -> None:
     """Run one task to completion in a workspace, streaming what the agent does."""
     if yes and read_only:
@@ -58,91 +62,125 @@ def run(
         raise _usage_error("use --continue or --session, not both")
     if not task.strip():
         raise _usage_error("the task is empty")
-    mode = "yolo" if yes else "read-only" if read_only else None
-    code = asyncio.run(_run(task, dir, model, base_url, mode, json_lines, continue_, session))
-    raise typer.Exit(code)
-
-
-async def _run(task: str, dir: Path | None, model: str | None, base_url: str | None, mode: str | None,
-               json_lines: bool, continue_: bool, session_id: str | None) -> int:
-    from ..engine import Runtime
-    from ..providers import ModelConfigError, default_model
-    from ..store import NotFound
-    from .approve import ask
-    from .render import Renderer
-
     workspace = (dir or Path.cwd()).expanduser().resolve()
     if not workspace.is_dir():
         raise _usage_error(f"workspace {workspace} is not an existing folder")
-    runtime = await Runtime.open(openai_base_url=base_url)
+    mode = "yolo" if yes else "read-only" if read_only else None
+    code = asyncio.run(_run(task, workspace, model, base_url, mode, json_lines, continue_, session, server, token))
+    raise typer.Exit(code)
+
+
+async def _run(task: str, workspace: Path, model: str | None, base_url: str | None, mode: str | None,
+               json_lines: bool, continue_: bool, session_id: str | None, server: str | None,
+               token: str | None) -> int:
+    from ..client import ConnectionLost, CoworkError
+    from .approve import ask
+    from .follow import follow_turn, open_client
+    from .render import Renderer
+
     try:
-        try:
-            if session_id:
-                info = await runtime.get_session(session_id)
-            elif continue_:
-                found = await runtime.list_sessions(workspace, limit=1)
-                if not found:
-                    raise _usage_error(f"no session to continue in {workspace}")
-                info = found[0]
-            else:
-                info = None
-            runtime.model(model or (info.model if info else default_model()))  # a missing key fails here
-            if info is None:
-                info = await runtime.create_session(workspace, model, mode or "default", title=_title(task))
-            else:
-                info = await runtime.update_session(info.id, model=model, mode=mode)
-        except NotFound as exc:
-            raise _usage_error(str(exc)) from None
-        except (ModelConfigError, ValueError) as exc:
-            raise _usage_error(str(exc)) from None
-
-        renderer = Renderer(err if json_lines else out, json_lines=json_lines)
-        try:
-            await runtime.prepare_model(info.model, on_status=lambda s: renderer.note(f"{s}…"))
-        except ModelConfigError as exc:
-            renderer.pause()
-            raise _usage_error(str(exc)) from None
-        turn_id = await runtime.start_turn(info.id, task)
-        return await _follow(runtime, info.id, info.last_seq, turn_id, renderer, ask)
-    finally:
-        await runtime.close()
+        async with open_client(server, token, base_url) as client:
+            try:
+                info = await _session_for_run(client, task, workspace, model, mode, continue_, session_id)
+                sub = await client.subscribe(info.id, after_seq=info.last_seq)
+                started = await client.start_turn(info.id, task)
+            except CoworkError as exc:
+                raise _usage_error(exc.message) from None
+            renderer = Renderer(err if json_lines else out, json_lines=json_lines)
+            return await follow_turn(client, sub, started.turn_id, renderer, ask, on_interrupt=_say_interrupting)
+    except ConnectionLost as exc:
+        raise _usage_error(str(exc)) from None
 
 
-async def _follow(runtime: Any, session_id: str, after_seq: int, turn_id: str, renderer: Any, ask: Any) -> int:
-    """Render the turn's events until it ends; Ctrl-C interrupts it, a second Ctrl-C exits."""
-    loop = asyncio.get_running_loop()
-    presses = 0
+def _say_interrupting() -> None:
+    err.print("[yellow]interrupting… (Ctrl-C again to quit at once)[/yellow]")
 
-    def on_sigint() -> None:
-        nonlocal presses
-        presses += 1
-        if presses > 1:
-            os._exit(EXIT_INTERRUPTED)  # the journal is already on disk; the next start recovers the turn
-        renderer.pause()
-        err.print("[yellow]interrupting… (Ctrl-C again to quit at once)[/yellow]")
-        loop.create_task(runtime.interrupt(session_id))
 
-    loop.add_signal_handler(signal.SIGINT, on_sigint)
-    try:
-        async for ev in runtime.subscribe(session_id, after_seq):
-            renderer.event(ev)
-            if ev.type == "approval.requested":
-                renderer.pause()
-                decision, reason = await ask(ev, renderer.console)
-                try:
-                    runtime.respond_approval(ev.approval_id, decision, reason)
-                except LookupError:
-                    pass  # the turn ended (interrupted) while we asked
-            if ev.turn_id == turn_id and ev.type in EXIT_CODES:
-                return EXIT_CODES[ev.type]
-    finally:
-        loop.remove_signal_handler(signal.SIGINT)
-    return EXIT_FAILED
+async def _session_for_run(client: Any, task: str, workspace: Path, model: str | None, mode: str | None,
+                           continue_: bool, session_id: str | None) -> Any:
+    """The session ``cowork run`` works in: the one named, the workspace's most recently active
+    one (``--continue``), or a new one."""
+    if session_id:
+        info = await client.get_session(session_id)
+    elif continue_:
+        page = await client.list_sessions(workspace=str(workspace), limit=100)
+        if not page.sessions:
+            raise _usage_error(f"no session to continue in {workspace}")
+        info = max(page.sessions, key=lambda s: s.updated_at)
+    else:
+        return await client.create_session(str(workspace), model=model, mode=mode or "default", title=_title(task))
+    if model or mode:
+        info = await client.update_session(info.id, model=model, mode=mode)
+    return info
 
 
 def _title(task: str) -> str:
     line = " ".join(task.split())
     return line if len(line) <= 80 else line[:79] + "…"
+
+
+@app.command()
+def chat(
+    dir: Annotated[Path | None, typer.Option("--dir", "-C", help="Workspace folder (default: current folder).")] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="provider:model, e.g. openai:gpt-5.1, local:smollm2-135m.")] = None,
+    mode: Annotated[str | None, typer.Option("--mode", help="default (ask before changes), read-only or yolo.")] = None,
+    continue_: Annotated[bool, typer.Option("--continue", "-c", help="Continue the latest session of the workspace.")] = False,
+    session: Annotated[str | None, typer.Option("--session", "-s", help="Continue this session.")] = None,
+    base_url: Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible server for openai: models.")] = None,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Talk with the agent in a workspace: messages, slash commands (/help), approvals inline."""
+    from .chat import MODES, UsageError, run_chat
+
+    if continue_ and session:
+        raise _usage_error("use --continue or --session, not both")
+    if mode is not None and mode not in MODES:
+        raise _usage_error(f"--mode must be one of {', '.join(MODES)}, not {mode!r}")
+    workspace = (dir or Path.cwd()).expanduser().resolve()
+    if not workspace.is_dir():
+        raise _usage_error(f"workspace {workspace} is not an existing folder")
+    try:
+        code = asyncio.run(run_chat(workspace, model, base_url, mode, continue_, session, server, token, out, err))
+    except UsageError as exc:
+        raise _usage_error(str(exc)) from None
+    raise typer.Exit(code)
+
+
+# -- serve ------------------------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind. Any non-loopback address requires a token.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port; 0 picks a free one.")] = 8765,
+    base_url: Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible server for openai: models.")] = None,
+) -> None:
+    """Run the server: JSON-RPC over WebSocket at /ws, REST + SSE under /api/v1."""
+    import logging
+
+    from ..engine import Runtime
+    from ..server import Auth, bind
+    from ..server import serve as serve_app
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        auth, token_lines = Auth.for_bind(host)
+        sock = bind(host, port)
+    except OSError as exc:
+        raise _usage_error(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+    def ready(url: str) -> None:
+        ws = url.replace("http://", "ws://", 1)
+        print(f"cowork serve: listening on {url} (WebSocket {ws}/ws, REST {url}/api/v1)", flush=True)
+        for line in token_lines:
+            print(line, flush=True)
+
+    async def main() -> None:
+        runtime = await Runtime.open(openai_base_url=base_url)
+        await serve_app(runtime, sock, auth, ready)
+
+    asyncio.run(main())
 
 
 # -- sessions ---------------------------------------------------------------------------------
@@ -168,11 +206,11 @@ def _with_store(work: Callable[[Any], Awaitable[T]]) -> T:
 @sessions_app.command("list")
 def sessions_list(
     dir: Annotated[Path | None, typer.Option("--dir", "-C", help="Only sessions of this workspace.")] = None,
-    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 50,
+    limit: Annotated[int, typer.Option(min=1, help="How many, newest first.")] = 50,
     json_lines: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
-    """Saved sessions, most recently active first."""
-    found = _with_store(lambda store: store.list_sessions(dir.expanduser().resolve() if dir else None, limit))
+    """Saved sessions, newest first."""
+    found, _ = _with_store(lambda store: store.list_sessions(dir.expanduser().resolve() if dir else None, limit))
     if json_lines:
         for s in found:
             print(s.model_dump_json())

@@ -1,8 +1,10 @@
-"""The runtime: owns sessions and their running turns. Every client goes through it.
+"""The runtime: owns sessions and their running turns. The server exposes its operations over
+the protocol (see :mod:`cowork.server`); every client goes through the server.
 
-``cowork run`` uses it in-process; the server exposes the same operations over the protocol.
 One turn runs per session at a time; a second ``start_turn`` while one runs is refused with
-:class:`TurnInProgress`. A client that goes away does not stop a turn: only :meth:`interrupt` does.
+:class:`TurnInProgress` (``steer`` adds to the running turn instead). A client that goes away does
+not stop a turn: only :meth:`interrupt` does. A turn waiting for an approval survives a restart:
+:meth:`close` leaves it waiting and :meth:`open` resumes it (see :mod:`.recovery`).
 """
 
 from __future__ import annotations
@@ -11,18 +13,21 @@ import asyncio
 import contextlib
 import inspect
 import logging
+from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic_ai.models import Model
 
 from ..config import EngineSettings, database_url
-from ..protocol import ApprovalDecision, Event, SessionInfo, TurnInterrupted
+from ..protocol import ApprovalDecision, Event, ItemCompleted, ItemStarted, SessionInfo, TurnInterrupted, UserMessage
 from ..providers import ModelConfigError, build_model, context_window, default_model, parse_model
 from ..store import NotFound, Store, new_id
+from . import recovery
 from .approvals import ApprovalBroker, ApprovalNotPending
 from .journal import Journal
-from .turn import Turn, TurnDeps
+from .turn import Resume, Turn, TurnDeps
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +36,21 @@ MODES = ("default", "read-only", "yolo")
 
 class TurnInProgress(RuntimeError):
     """The session already has a running turn."""
+
+
+class NoRunningTurn(RuntimeError):
+    """``steer`` found no running turn that could still take a message."""
+
+
+class ClientMessageConflict(ValueError):
+    """A ``client_message_id`` already used for a turn with a different message."""
+
+
+@dataclass(frozen=True)
+class StartedTurn:
+    turn_id: str
+    replayed: bool = False
+    """True when ``client_message_id`` matched a turn started before: nothing new was started."""
 
 
 class Runtime:
@@ -46,6 +66,7 @@ class Runtime:
         self._turns: dict[str, Turn] = {}
         self._models: dict[str, Model] = {}
         self._windows: dict[str, int] = {}
+        self._start_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     @classmethod
     async def open(cls, url: str | None = None, **kwargs: object) -> Runtime:
@@ -55,9 +76,13 @@ class Runtime:
         return runtime
 
     async def close(self) -> None:
-        """Interrupt running turns (journaled as interrupted), flush the journal, close the
+        """Interrupt running turns (journaled as interrupted) except those waiting for an approval
+        (left waiting: the next :meth:`open` resumes them), flush the journal, close the
         providers' HTTP clients and the store."""
-        for session_id in list(self._tasks):
+        for session_id, turn in list(self._turns.items()):
+            if turn.waiting_approval is not None:
+                turn.suspended = True
+            turn.interrupt_reason = "cowork shut down while this turn was running"
             await self.interrupt(session_id)
         await asyncio.gather(*self._tasks.values(), return_exceptions=True)
         await self.journal.drain()
@@ -72,13 +97,47 @@ class Runtime:
         await self.store.close()
 
     async def _recover(self) -> None:
-        """Turns left ``running`` by a crashed process are journaled as interrupted."""
+        """Turns left ``running`` by a stopped process: one waiting for an approval is resumed,
+        any other is journaled as interrupted with its open items closed (see :mod:`.recovery`)."""
         for session_id, turn_id in await self.store.running_turns():
+            events = await self.store.turn_events(session_id, turn_id)
+            resume = recovery.pending_approval(events)
+            if resume is not None and await self._resume(session_id, turn_id, resume):
+                continue
+            for item in recovery.open_items(events):
+                await self.journal.emit(session_id, turn_id, ItemCompleted, item=item)
             await self.journal.emit(
                 session_id, turn_id, TurnInterrupted, usage={}, duration_ms=0,
                 reason="cowork stopped while this turn was running",
             )
             await self.store.end_turn(turn_id, "interrupted", 0, 0)
+
+    async def _resume(self, session_id: str, turn_id: str, resume: Resume) -> bool:
+        """Start the task of a turn found waiting for an approval; False if it cannot go on."""
+        try:
+            session = await self.store.get_session(session_id)
+            model = self.model(session.model)
+        except (NotFound, ModelConfigError) as exc:
+            log.warning("turn %s cannot resume: %s", turn_id, exc)
+            return False
+        window = self._windows.get(session.model) or context_window(parse_model(session.model))
+        await self.store.claim_turn(turn_id)
+        turn = Turn(self._deps(), session, turn_id, "", model, window, resume=resume)
+        self._launch(session_id, turn)
+        return True
+
+    def _deps(self) -> TurnDeps:
+        return TurnDeps(self.store, self.journal, self.approvals, self.settings)
+
+    def _launch(self, session_id: str, turn: Turn) -> None:
+        task = asyncio.create_task(turn.run(), name=f"turn {turn.turn_id}")
+        self._tasks[session_id], self._turns[session_id] = task, turn
+
+        def done(_task: asyncio.Task[None]) -> None:
+            if self._tasks.get(session_id) is task:
+                del self._tasks[session_id], self._turns[session_id]
+
+        task.add_done_callback(done)
 
     # -- sessions -----------------------------------------------------------------------------
 
@@ -98,8 +157,15 @@ class Runtime:
     async def get_session(self, session_id: str) -> SessionInfo:
         return await self.store.get_session(session_id)
 
-    async def list_sessions(self, workspace: Path | None = None, limit: int = 50) -> list[SessionInfo]:
-        return await self.store.list_sessions(workspace.resolve() if workspace else None, limit)
+    async def list_sessions(
+        self, workspace: Path | None = None, limit: int = 50, cursor: str | None = None
+    ) -> tuple[list[SessionInfo], str | None]:
+        """A page of sessions, newest first, and the next page's cursor (see Store.list_sessions)."""
+        return await self.store.list_sessions(workspace.resolve() if workspace else None, limit, cursor)
+
+    async def latest_session(self, workspace: Path) -> SessionInfo | None:
+        """The most recently updated session of ``workspace``, or None."""
+        return await self.store.latest_session(workspace.resolve())
 
     async def update_session(self, session_id: str, *, model: str | None = None, mode: str | None = None,
                              title: str | None = None) -> SessionInfo:
@@ -149,32 +215,57 @@ class Runtime:
 
     # -- turns --------------------------------------------------------------------------------
 
-    async def start_turn(self, session_id: str, text: str) -> str:
+    async def start_turn(self, session_id: str, text: str, *, client_message_id: str | None = None) -> StartedTurn:
         """Start a turn and return its id at once; follow it with :meth:`subscribe`.
 
-        Raises NotFound, TurnInProgress, ModelConfigError (e.g. a missing API key), ValueError.
+        With ``client_message_id``, a retry returns the turn the first call started
+        (``replayed=True``) instead of starting another. Raises NotFound, TurnInProgress,
+        ClientMessageConflict, ModelConfigError (e.g. a missing API key), ValueError.
         """
         if not text.strip():
             raise ValueError("the message is empty")
-        if session_id in self._tasks:
-            if not self._turns[session_id].ending:
-                raise TurnInProgress(f"session {session_id} already has a running turn")
-            await asyncio.wait([self._tasks[session_id]])  # it has journaled its end; let it finish
-        session = await self.store.get_session(session_id)
-        model = self.model(session.model)
-        window = self._windows.get(session.model) or context_window(parse_model(session.model))
-        turn_id = new_id("turn")
-        deps = TurnDeps(self.store, self.journal, self.approvals, self.settings)
-        turn = Turn(deps, session, turn_id, text, model, window)
-        task = asyncio.create_task(turn.run(), name=f"turn {turn_id}")
-        self._tasks[session_id], self._turns[session_id] = task, turn
+        async with self._start_locks[session_id]:
+            if client_message_id is not None:
+                found = await self.store.find_turn_by_client_message(session_id, client_message_id)
+                if found is not None:
+                    if found[1] != text:
+                        raise ClientMessageConflict(
+                            f"clientMessageId {client_message_id!r} was used for a different message")
+                    return StartedTurn(found[0], replayed=True)
+            if session_id in self._tasks:
+                if not self._turns[session_id].ending:
+                    raise TurnInProgress(f"session {session_id} already has a running turn")
+                await asyncio.wait([self._tasks[session_id]])  # it has journaled its end; let it finish
+            session = await self.store.get_session(session_id)
+            model = self.model(session.model)
+            window = self._windows.get(session.model) or context_window(parse_model(session.model))
+            turn_id = new_id("turn")
+            await self.store.start_turn(session_id, turn_id, text, session.model, client_message_id)
+            turn = Turn(self._deps(), session, turn_id, text, model, window)
+            await turn.begin()
+            self._launch(session_id, turn)
+            return StartedTurn(turn_id)
 
-        def done(_task: asyncio.Task[None]) -> None:
-            if self._tasks.get(session_id) is task:
-                del self._tasks[session_id], self._turns[session_id]
+    async def steer(self, session_id: str, text: str) -> str:
+        """Add a user message to the running turn; the model reads it with its next request.
+        Journaled at once as a ``user_message`` item. Returns the turn id. Raises NoRunningTurn,
+        ValueError (empty message)."""
+        if not text.strip():
+            raise ValueError("the message is empty")
+        turn = self._turns.get(session_id)
+        if turn is None:
+            await self.store.get_session(session_id)  # NotFound for an unknown session
+        if turn is None or not turn.steer(text):
+            raise NoRunningTurn(f"session {session_id} has no running turn to add to; start a turn instead")
+        item = UserMessage(id=new_id("item"), text=text)
+        await self.journal.emit(session_id, turn.turn_id, ItemStarted, item=item)
+        await self.journal.emit(session_id, turn.turn_id, ItemCompleted, item=item)
+        return turn.turn_id
 
-        task.add_done_callback(done)
-        return turn_id
+    def running_turn(self, session_id: str) -> str | None:
+        """Id of the session's running turn, if any."""
+        turn = self._turns.get(session_id)
+        return turn.turn_id if turn is not None and not turn.ending else None
 
     async def interrupt(self, session_id: str) -> bool:
         """Interrupt the running turn of the session: its tool's process group is killed and the
@@ -201,4 +292,7 @@ class Runtime:
         return self.journal.subscribe(session_id, after_seq)
 
 
-__all__ = ["ApprovalNotPending", "ModelConfigError", "NotFound", "Runtime", "TurnInProgress"]
+__all__ = [
+    "ApprovalNotPending", "ClientMessageConflict", "ModelConfigError", "NoRunningTurn", "NotFound", "Runtime",
+    "StartedTurn", "TurnInProgress",
+]

@@ -116,13 +116,33 @@ def tool_definitions() -> list[ToolDefinition]:
     ]
 
 
+@dataclass
+class Resume:
+    """A turn that was waiting for an approval when cowork stopped, rebuilt from its journal.
+
+    The model's history ends with the response whose tool calls were being run; ``done`` holds
+    the calls of that response that had already finished (they are answered from the journal,
+    never re-run), ``item`` the call that waits on ``approval``.
+    """
+
+    approval: ApprovalRequested
+    item: ToolCall
+    done: dict[str, ToolCall]
+
+
 class Turn:
-    """Runs one turn of ``session``. Create, then ``await run()``; cancel the task to interrupt."""
+    """Runs one turn of ``session``. Create, then ``await run()``; cancel the task to interrupt.
+
+    ``resume`` continues a turn that was waiting for an approval when cowork stopped. The turn's
+    row must already exist in the store (``Store.start_turn``).
+    """
 
     def __init__(
-        self, deps: TurnDeps, session: SessionInfo, turn_id: str, text: str, model: Model, context_window: int
+        self, deps: TurnDeps, session: SessionInfo, turn_id: str, text: str, model: Model, context_window: int,
+        resume: Resume | None = None,
     ) -> None:
         self.deps = deps
+        self.resume = resume
         self.session = session
         self.turn_id = turn_id
         self.text = text
@@ -130,6 +150,11 @@ class Turn:
         self.window = context_window
         self.usage = Usage()
         self.ending = False  # set once the outcome is recorded; the runtime may start the next turn
+        self.suspended = False  # set before cancelling to leave a turn waiting for approval as it is
+        self.interrupt_reason = "interrupted by the user"  # what turn.interrupted says when cancelled
+        self.waiting_approval: str | None = None  # id of the approval this turn waits on
+        self._steers: list[str] = []  # messages added with steer(), not yet sent to the model
+        self._accepting = True  # steer() is accepted until the turn decides to end
         self.messages: list[ModelMessage] = []
         self._tokens = 0  # estimate of self.messages, kept up to date instead of re-serializing each step
         self._tool_items: dict[str, ToolCall] = {}
@@ -146,31 +171,55 @@ class Turn:
     async def _emit(self, event_type: type[Any], **fields: Any) -> None:
         await self.deps.journal.emit(self.session.id, self.turn_id, event_type, **fields)
 
+    def steer(self, text: str) -> bool:
+        """Queue a user message for the model's next request. False once the turn is ending."""
+        if not self._accepting or self.ending:
+            return False
+        self._steers.append(text)
+        return True
+
+    def _take_steers(self) -> list[UserPromptPart]:
+        parts, self._steers = [UserPromptPart(t) for t in self._steers], []
+        return parts
+
     # -- the whole turn -------------------------------------------------------------------------
 
-    async def run(self) -> None:
-        """Run to the end. Never raises for model or tool trouble; journals the outcome instead."""
-        started = time.monotonic()
-        store = self.deps.store
-        await store.start_turn(self.session.id, self.turn_id, self.text, self.session.model)
+    async def begin(self) -> None:
+        """Journal ``turn.started`` and the user's message. The runtime awaits this before it
+        answers ``turn/start``, so the journal has the turn before anyone can steer or interrupt it."""
         await self._emit(TurnStarted, model=self.session.model, text=self.text)
         user = UserMessage(id=new_id("item"), text=self.text)
         await self._emit(ItemStarted, item=user)
         await self._emit(ItemCompleted, item=user)
-        self.messages = context.repair(await store.history(self.session.id))
-        self._tokens = context.estimate_tokens(self.messages)
-        await self._append(ModelRequest(parts=[UserPromptPart(self.text)]))
+
+    async def run(self) -> None:
+        """Run to the end (after :meth:`begin`, or resumed). Never raises for model or tool
+        trouble, nor when cancelled: journals the outcome instead."""
+        started = time.monotonic()
 
         def ms() -> int:
             return int((time.monotonic() - started) * 1000)
 
         try:
+            history = await self.deps.store.history(self.session.id)
+            if self.resume is None:
+                self.messages = context.repair(history)
+                self._tokens = context.estimate_tokens(self.messages)
+                await self._append(ModelRequest(parts=[UserPromptPart(self.text)]))
+            else:
+                self.messages = history
+                self._tokens = context.estimate_tokens(self.messages)
+                last = self.messages[-1]
+                assert isinstance(last, ModelResponse)
+                await self._run_tools([p for p in last.parts if isinstance(p, ToolCallPart)])
             stop_reason = await self._loop()
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if task is not None:
                 task.uncancel()
-            await self._end("interrupted", TurnInterrupted, duration_ms=ms())
+            if self.suspended:  # left waiting for its approval: cowork resumes it on the next start
+                return
+            await self._end("interrupted", TurnInterrupted, duration_ms=ms(), reason=self.interrupt_reason)
         except TurnError as exc:
             await self._end("failed", TurnFailed, error={"code": exc.code, "message": str(exc)}, duration_ms=ms())
         except Exception as exc:  # a bug: still end the turn cleanly and say what happened
@@ -183,6 +232,9 @@ class Turn:
     async def _end(self, status: str, event_type: type[Any], **fields: Any) -> None:
         """Record the outcome, then journal the terminal event (so a client that sees it can
         start the next turn at once)."""
+        self._accepting = False
+        if self._steers:  # arrived too late for the model: they open the next turn's history
+            await self._append(ModelRequest(parts=self._take_steers()))
         await self.deps.store.end_turn(self.turn_id, status, self.usage.input_tokens, self.usage.output_tokens)
         self.ending = True
         await self._emit(event_type, usage=self.usage, **fields)
@@ -206,6 +258,10 @@ class Turn:
             await self._append(response)
             calls = [p for p in response.parts if isinstance(p, ToolCallPart)]
             if not calls:
+                if self._steers and not last:  # the person added to the turn while it answered
+                    await self._append(ModelRequest(parts=self._take_steers()))
+                    continue
+                self._accepting = False
                 if last and step > 1:
                     return "max_steps"
                 return "max_tokens" if response.finish_reason == "length" else "end_turn"
@@ -347,7 +403,9 @@ class Turn:
         try:
             for call in calls:
                 returns.append(await self._call_tool(call))
-        finally:
+        except BaseException:
+            if self.suspended:  # the history stays as it is, for the resumed turn
+                raise
             answered = {r.tool_call_id for r in returns}
             for call in calls:
                 if call.tool_call_id not in answered:
@@ -358,8 +416,17 @@ class Turn:
                     returns.append(ToolReturnPart(call.tool_name, "Interrupted by the user before it ran or finished.",
                                                   call.tool_call_id, outcome="interrupted"))
             await self._append(ModelRequest(parts=returns))
+            raise
+        await self._append(ModelRequest(parts=[*returns, *self._take_steers()]))
 
     async def _call_tool(self, call: ToolCallPart) -> ToolReturnPart:
+        resume = self.resume
+        if resume is not None and call.tool_call_id in resume.done:  # finished before cowork stopped
+            done = resume.done[call.tool_call_id]
+            outcome = {"completed": "success", "denied": "denied"}.get(done.status, "failed")
+            return ToolReturnPart(call.tool_name, done.output or "", call.tool_call_id, outcome=outcome)  # type: ignore[arg-type]
+        if resume is not None and resume.item.call_id == call.tool_call_id:
+            self._tool_items[call.tool_call_id] = resume.item
         item = self._tool_items.pop(call.tool_call_id, None)
         if item is None:
             item = ToolCall(id=new_id("item"), call_id=call.tool_call_id, name=call.tool_name)
@@ -387,10 +454,14 @@ class Turn:
         if self._allowed is None:
             self._allowed = set(await self.deps.store.allowed_tools(self.session.id))
         decision = decide(tool.name, tool.mutating, self.session.mode, self._allowed)
+        pending = None
+        if resume is not None and resume.item.call_id == call.tool_call_id:  # its approval is still open
+            decision, pending = replace(decision, outcome="ask"), resume.approval.approval_id
+            self.resume = None
         if decision.outcome == "deny":
             return await self._finish(item, call, "denied", f"Not allowed: {decision.reason}.")
         if decision.outcome == "ask":
-            answer, reason = await self._ask(item, decision.reason)
+            answer, reason = await self._ask(item, decision.reason, pending)
             if answer == "deny":
                 said = f" Their reason: {reason}" if reason else ""
                 return await self._finish(item, call, "denied", f"The user denied this {tool.name} call.{said}")
@@ -417,17 +488,21 @@ class Turn:
         item.metadata = result.metadata
         return await self._finish(item, call, "failed" if result.is_error else "completed", result.output)
 
-    async def _ask(self, item: ToolCall, why: str) -> tuple[str, str | None]:
-        approval_id = new_id("apr")
+    async def _ask(self, item: ToolCall, why: str, pending: str | None = None) -> tuple[str, str | None]:
+        """Journal an approval request (or wait again on the ``pending`` one) and wait for the answer."""
+        approval_id = pending or new_id("apr")
         future = self.deps.approvals.open(approval_id, self.session.id)
         item.status = "awaiting_approval"
+        self.waiting_approval = approval_id
         try:
-            await self._emit(
-                ApprovalRequested, approval_id=approval_id, item_id=item.id, tool=item.name,
-                arguments=item.arguments, reason=why,
-            )
+            if pending is None:
+                await self._emit(
+                    ApprovalRequested, approval_id=approval_id, item_id=item.id, tool=item.name,
+                    arguments=item.arguments, reason=why,
+                )
             decision, reason = await future
         finally:
+            self.waiting_approval = None
             self.deps.approvals.close(approval_id)
         await self._emit(ApprovalResolved, approval_id=approval_id, item_id=item.id, decision=decision, reason=reason)
         return decision, reason

@@ -53,7 +53,12 @@ class WorkspaceRow(Base):
 
 class SessionRow(Base):
     __tablename__ = "sessions"
-    __table_args__ = (Index("ix_sessions_updated", "updated_at", "id"),)
+    __table_args__ = (
+        Index("ix_sessions_updated", "updated_at", "id"),
+        # Session listing, newest first, keyset-paginated (all sessions / one workspace's).
+        Index("ix_sessions_created", "created_at", "id"),
+        Index("ix_sessions_workspace_created", "workspace_id", "created_at", "id"),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
@@ -70,6 +75,9 @@ class SessionRow(Base):
 
 class TurnRow(Base):
     __tablename__ = "turns"
+    __table_args__ = (
+        Index("uq_turns_session_client_message", "session_id", "client_message_id", unique=True),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"), index=True)
@@ -80,6 +88,11 @@ class TurnRow(Base):
     output_tokens: Mapped[int] = mapped_column(Integer, default=0)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # The client's id for the message that started the turn, unique per session (NULLs allowed
+    # any number of times): a resent message finds its turn instead of starting another.
+    client_message_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # "host:pid" of the process running the turn: recovery leaves turns of live processes alone.
+    owner: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class EventRow(Base):
@@ -100,8 +113,9 @@ class EventRow(Base):
 class MessageRow(Base):
     """Model message history (pydantic-ai ``ModelMessage`` JSON), what continues a session.
 
-    Rows of compacted turns stay for the record with ``compacted`` set; the summary that replaced
-    them is a row of its own.
+    Rows of compacted turns stay for the record with ``compacted`` set and ``compacted_by`` naming
+    the turn whose compaction replaced them (NULL on rows compacted before revision 0002); the
+    summary that replaced them is a row of its own.
     """
 
     __tablename__ = "messages"
@@ -112,3 +126,4 @@ class MessageRow(Base):
     turn_id: Mapped[str] = mapped_column(String(40))
     data: Mapped[str] = mapped_column(Text)
     compacted: Mapped[bool] = mapped_column(default=False)
+    compacted_by: Mapped[str | None] = mapped_column(String(40), nullable=True)

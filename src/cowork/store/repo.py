@@ -6,12 +6,18 @@ returns, so an event returned by :meth:`Store.append_event` is durable.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+import os
+import socket
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from ..protocol import Event, EventAdapter, SessionInfo, utc_now
@@ -88,18 +94,150 @@ class Store:
             raise NotFound(f"no session {session_id!r}")
         return _info(*found)
 
-    async def list_sessions(self, workspace: Path | None = None, limit: int = 50) -> list[SessionInfo]:
-        """Sessions, most recently updated first."""
+    async def list_sessions(
+        self, workspace: Path | None = None, limit: int = 50, cursor: str | None = None
+    ) -> tuple[list[SessionInfo], str | None]:
+        """One page of sessions (of ``workspace`` when given), newest created first, and the
+        opaque cursor of the next page (None on the last). Raises ``ValueError("invalid cursor")``
+        for a cursor not made here, ValueError for ``limit < 1``."""
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
         q = (
             select(SessionRow, WorkspaceRow.path)
             .join(WorkspaceRow, SessionRow.workspace_id == WorkspaceRow.id)
-            .order_by(SessionRow.updated_at.desc(), SessionRow.id.desc())
-            .limit(limit)
+            .order_by(SessionRow.created_at.desc(), SessionRow.id.desc())
+            .limit(limit + 1)
         )
         if workspace is not None:
             q = q.where(WorkspaceRow.path == str(workspace))
+        if cursor is not None:
+            created_at, last_id = _decode_cursor(cursor)
+            # Row-value comparison spelled out so that both SQLite and PostgreSQL walk the index.
+            q = q.where(
+                SessionRow.created_at <= created_at,
+                or_(SessionRow.created_at < created_at, SessionRow.id < last_id),
+            )
         async with self._session() as db:
-            return [_info(*r) for r in (await db.execute(q)).all()]
+            rows = (await db.execute(q)).all()
+        page = [_info(*r) for r in rows[:limit]]
+        more = len(rows) > limit
+        return page, _encode_cursor(page[-1].created_at, page[-1].id) if more else None
+
+    async def latest_session(self, workspace: Path) -> SessionInfo | None:
+        """The most recently updated session of ``workspace``, or None."""
+        q = (
+            select(SessionRow, WorkspaceRow.path)
+            .join(WorkspaceRow, SessionRow.workspace_id == WorkspaceRow.id)
+            .where(WorkspaceRow.path == str(workspace))
+            .order_by(SessionRow.updated_at.desc(), SessionRow.id.desc())
+            .limit(1)
+        )
+        async with self._session() as db:
+            found = (await db.execute(q)).first()
+        return None if found is None else _info(*found)
+
+    async def list_workspaces(self) -> list[tuple[str, int, datetime | None]]:
+        """``(path, number of sessions, newest session updated_at)`` of every workspace that has
+        a session, most recently active first."""
+        newest = func.max(SessionRow.updated_at).label("newest")
+        q = (
+            select(WorkspaceRow.path, func.count(SessionRow.id), newest)
+            .join(SessionRow, SessionRow.workspace_id == WorkspaceRow.id)
+            .group_by(WorkspaceRow.id, WorkspaceRow.path)
+            .order_by(newest.desc(), WorkspaceRow.path)
+        )
+        async with self._session() as db:
+            return [(path, count, at) for path, count, at in (await db.execute(q)).all()]
+
+    async def fork_session(self, session_id: str, turn_id: str | None = None) -> SessionInfo:
+        """A new session in the same workspace (same model, mode, allowed_tools; title + " (fork)")
+        holding copies of the source's ended turns up to and including ``turn_id`` (all when None),
+        ordered by start. Copies get new turn ids; their events are renumbered from seq 1 with the
+        new session and turn ids; the model history is copied as it stood at the end of the last
+        copied turn. Raises :class:`NotFound` for an unknown session or a ``turn_id`` that is not
+        an ended turn of it."""
+        now = utc_now()
+        async with self._session() as db, db.begin():
+            found = (
+                await db.execute(
+                    select(SessionRow, WorkspaceRow.path)
+                    .join(WorkspaceRow, SessionRow.workspace_id == WorkspaceRow.id)
+                    .where(SessionRow.id == session_id)
+                )
+            ).first()
+            if found is None:
+                raise NotFound(f"no session {session_id!r}")
+            src, path = found
+            turns = list(
+                (
+                    await db.execute(
+                        select(TurnRow).where(TurnRow.session_id == session_id, TurnRow.status != "running")
+                        .order_by(TurnRow.started_at, TurnRow.id)
+                    )
+                ).scalars()
+            )
+            if turn_id is not None:
+                upto = next((i for i, t in enumerate(turns) if t.id == turn_id), None)
+                if upto is None:
+                    raise NotFound(f"no ended turn {turn_id!r} in session {session_id!r}")
+                turns = turns[: upto + 1]
+            new_turn = {t.id: new_id("turn") for t in turns}
+            fork_id = new_id("ses")
+
+            old_events: list[tuple[int, str]] = []
+            old_messages: list[MessageRow] = []
+            for chunk in _chunks(list(new_turn), 500):  # bounded IN lists (SQLite/asyncpg parameter limits)
+                old_events += [
+                    (seq, data) for seq, data in await db.execute(
+                        select(EventRow.seq, EventRow.data)
+                        .where(EventRow.session_id == session_id, EventRow.turn_id.in_(chunk))
+                    )
+                ]
+                old_messages += (
+                    await db.execute(
+                        select(MessageRow).where(MessageRow.session_id == session_id, MessageRow.turn_id.in_(chunk))
+                    )
+                ).scalars().all()
+            old_events.sort()
+            old_messages.sort(key=lambda m: m.id)
+
+            events = []
+            for seq, (_, data) in enumerate(old_events, start=1):
+                e = EventAdapter.validate_json(data)
+                e = e.model_copy(update={"session_id": fork_id, "turn_id": new_turn[e.turn_id], "seq": seq})
+                events.append(dict(session_id=fork_id, seq=seq, turn_id=e.turn_id, type=e.type, ts=e.ts,
+                                   data=e.model_dump_json()))
+            messages = []
+            for m in old_messages:
+                # Live at the end of the last copied turn unless compacted by a copied turn. Rows
+                # compacted before revision 0002 (compacted_by NULL) stay compacted. Compacted rows
+                # are copied too, for the record, as the source keeps them.
+                still = m.compacted and (m.compacted_by is None or m.compacted_by in new_turn)
+                messages.append(dict(
+                    session_id=fork_id, turn_id=new_turn[m.turn_id], data=m.data, compacted=still,
+                    compacted_by=new_turn[m.compacted_by] if still and m.compacted_by else None,
+                ))
+
+            fork = SessionRow(
+                id=fork_id, workspace_id=src.workspace_id,
+                title=f"{src.title} (fork)" if src.title else f"fork of {src.id}",
+                model=src.model, mode=src.mode, status="idle", last_seq=len(events),
+                allowed_tools=list(src.allowed_tools), created_at=now, updated_at=now,
+            )
+            db.add(fork)
+            await db.flush()
+            if turns:
+                await db.execute(insert(TurnRow), [
+                    dict(id=new_turn[t.id], session_id=fork_id, status=t.status, input_text=t.input_text,
+                         model=t.model, input_tokens=t.input_tokens, output_tokens=t.output_tokens,
+                         started_at=t.started_at, ended_at=t.ended_at, client_message_id=None)
+                    for t in turns
+                ])
+            if events:
+                await db.execute(insert(EventRow), events)
+            if messages:
+                await db.execute(insert(MessageRow), messages)
+        return _info(fork, path)
 
     async def update_session(self, session_id: str, **fields: object) -> None:
         """Set columns of a session (title, model, mode, status, allowed_tools) and bump updated_at."""
@@ -127,11 +265,16 @@ class Store:
 
     # -- turns ------------------------------------------------------------------------------
 
-    async def start_turn(self, session_id: str, turn_id: str, text: str, model: str) -> None:
+    async def start_turn(
+        self, session_id: str, turn_id: str, text: str, model: str, client_message_id: str | None = None
+    ) -> None:
+        """Journal a running turn. A ``client_message_id`` already used in the session (or a used
+        ``turn_id``) raises :class:`sqlalchemy.exc.IntegrityError` and nothing is written."""
         now = utc_now()
         async with self._session() as db, db.begin():
             db.add(TurnRow(id=turn_id, session_id=session_id, status="running", input_text=text,
-                           model=model, input_tokens=0, output_tokens=0, started_at=now))
+                           model=model, input_tokens=0, output_tokens=0, started_at=now,
+                           client_message_id=client_message_id, owner=process_owner()))
             await db.execute(
                 update(SessionRow).where(SessionRow.id == session_id).values(status="running", updated_at=now)
             )
@@ -150,11 +293,36 @@ class Store:
                 update(SessionRow).where(SessionRow.id == session_id).values(status="idle", updated_at=now)
             )
 
-    async def running_turns(self) -> list[tuple[str, str]]:
-        """``(session_id, turn_id)`` of turns journaled as running (left over by a crash)."""
+    async def find_turn_by_client_message(self, session_id: str, client_message_id: str) -> tuple[str, str] | None:
+        """``(turn_id, input_text)`` of the session's turn started with ``client_message_id``, or None."""
         async with self._session() as db:
-            rows = await db.execute(select(TurnRow.session_id, TurnRow.id).where(TurnRow.status == "running"))
-            return [(s, t) for s, t in rows.all()]
+            found = (
+                await db.execute(
+                    select(TurnRow.id, TurnRow.input_text)
+                    .where(TurnRow.session_id == session_id, TurnRow.client_message_id == client_message_id)
+                )
+            ).first()
+        return None if found is None else (found[0], found[1])
+
+    async def get_turn_status(self, turn_id: str) -> tuple[str, str] | None:
+        """``(session_id, status)`` of a turn, or None when there is no such turn."""
+        async with self._session() as db:
+            found = (await db.execute(select(TurnRow.session_id, TurnRow.status).where(TurnRow.id == turn_id))).first()
+        return None if found is None else (found[0], found[1])
+
+    async def claim_turn(self, turn_id: str) -> None:
+        """Record this process as the owner of a running turn it resumes."""
+        async with self._session() as db, db.begin():
+            await db.execute(update(TurnRow).where(TurnRow.id == turn_id).values(owner=process_owner()))
+
+    async def running_turns(self) -> list[tuple[str, str]]:
+        """``(session_id, turn_id)`` of turns journaled as running whose process is gone (left
+        over by a crash): turns of another live process on this host, and of other hosts, are
+        not listed — their own process (or host) is running or recovering them."""
+        async with self._session() as db:
+            rows = await db.execute(
+                select(TurnRow.session_id, TurnRow.id, TurnRow.owner).where(TurnRow.status == "running"))
+            return [(s, t) for s, t, owner in rows.all() if _orphaned(owner)]
 
     # -- journal ----------------------------------------------------------------------------
 
@@ -188,6 +356,15 @@ class Store:
             )
             return [EventAdapter.validate_json(d) for (d,) in rows.all()]
 
+    async def turn_events(self, session_id: str, turn_id: str) -> list[Event]:
+        """The journaled events of one turn, in seq order ([] when none)."""
+        async with self._session() as db:
+            rows = await db.execute(
+                select(EventRow.data).where(EventRow.session_id == session_id, EventRow.turn_id == turn_id)
+                .order_by(EventRow.seq)
+            )
+            return [EventAdapter.validate_json(d) for (d,) in rows.all()]
+
     # -- model message history ----------------------------------------------------------------
 
     async def append_messages(self, session_id: str, turn_id: str, messages: Sequence[ModelMessage]) -> None:
@@ -209,15 +386,62 @@ class Store:
             return [_messages_adapter().validate_json(d)[0] for (d,) in rows.all()]
 
     async def replace_history(self, session_id: str, turn_id: str, messages: Sequence[ModelMessage]) -> None:
-        """Make ``messages`` the live history (after compaction). Replaced rows stay, marked compacted."""
+        """Make ``messages`` the live history (after compaction by ``turn_id``). Replaced rows stay,
+        marked compacted with ``compacted_by=turn_id``."""
         async with self._session() as db, db.begin():
             await db.execute(
                 update(MessageRow).where(MessageRow.session_id == session_id, MessageRow.compacted.is_(False))
-                .values(compacted=True)
+                .values(compacted=True, compacted_by=turn_id)
             )
             for m in messages:
                 data = _messages_adapter().dump_json([m]).decode()
                 db.add(MessageRow(session_id=session_id, turn_id=turn_id, data=data, compacted=False))
+
+
+def _chunks(items: list[str], size: int) -> list[list[str]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _encode_cursor(created_at: datetime, session_id: str) -> str:
+    raw = json.dumps([created_at.isoformat(), session_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        value = json.loads(raw)
+        if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)):
+            raise ValueError
+        created_at, session_id = value
+        at = datetime.fromisoformat(created_at)
+        if at.tzinfo is None:
+            raise ValueError
+        return at, session_id
+    except (ValueError, TypeError, binascii.Error) as exc:  # JSON and Unicode errors are ValueErrors
+        raise ValueError("invalid cursor") from exc
+
+
+def process_owner() -> str:
+    """This process, as recorded in ``turns.owner``: ``host:pid``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _orphaned(owner: str | None) -> bool:
+    """Whether the process that ran a turn is gone: unrecorded, this very process (a previous
+    runtime in it), or a pid no longer alive on this host. Turns of other hosts are never taken."""
+    if owner is None or owner == process_owner():
+        return True
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
 
 
 def _info(row: SessionRow, path: str) -> SessionInfo:

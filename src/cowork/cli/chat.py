@@ -1,0 +1,414 @@
+"""``cowork chat``: an interactive session, a thin client of the server.
+
+Each line typed is a message to the agent (a turn) or a slash command (``/help`` lists them). A
+turn's events stream through the :class:`~cowork.cli.render.Renderer` with approval prompts
+inline (:func:`cowork.cli.approve.ask`); the first Ctrl-C during a turn interrupts it, a second
+exits. At the prompt Ctrl-C clears the line and Ctrl-D (on an empty line) or ``/exit`` quits.
+
+With a terminal the prompt is prompt_toolkit's: line editing, history kept in
+``$COWORK_HOME/chat_history``, completion of commands, session ids, model and mode names.
+Without one (piped stdin) each line read is a message or a command, so a conversation can be
+scripted; approvals then follow approve.py's rule (denied: nobody can answer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from prompt_toolkit.completion import CompleteEvent, Completer, Completion
+from prompt_toolkit.document import Document
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from ..client import AsyncClient, ConnectionLost, CoworkError, Subscription
+from ..protocol import SessionInfo
+from ..protocol.rpc import ErrorCode
+from .approve import ask
+from .follow import follow_turn, open_client
+from .render import Renderer
+
+MODES = ("default", "read-only", "yolo")
+MODE_HELP = {
+    "default": "ask before anything that can change the workspace",
+    "read-only": "deny every tool that can change the workspace",
+    "yolo": "run every tool without asking",
+}
+COMMANDS: dict[str, tuple[str, str]] = {
+    "/help": ("", "show this help"),
+    "/new": ("", "start a new session in this workspace"),
+    "/sessions": ("", "list this workspace's sessions"),
+    "/resume": ("ID", "switch to a session (id or unique prefix) and replay it"),
+    "/model": ("NAME", "use another model in this session (provider:model)"),
+    "/models": ("", "list the models the server knows"),
+    "/tools": ("", "list the tools and what this session's mode lets them do"),
+    "/mode": ("NAME", "default (ask before changes), read-only or yolo (never ask)"),
+    "/exit": ("", "quit (also Ctrl-D on an empty line)"),
+}
+REPLAY_TIMEOUT = 30.0
+
+
+class ChatError(Exception):
+    """Something to tell the person; the chat goes on."""
+
+
+class Chat:
+    """The REPL's state: the client, the current session and its subscription."""
+
+    def __init__(self, client: AsyncClient, workspace: Path, out: Console, err: Console) -> None:
+        self.client = client
+        self.workspace = workspace
+        self.out = out
+        self.err = err
+        self.session: SessionInfo | None = None
+        self.sub: Subscription | None = None
+        self.session_choices: list[tuple[str, str]] = []  # (id, title) for completion
+        self.model_choices: list[tuple[str, str]] = []  # (model, detail) for completion
+
+    # -- sessions -----------------------------------------------------------------------------
+
+    async def open(self, info: SessionInfo, *, replay: bool) -> None:
+        """Make ``info`` the current session; ``replay`` renders its transcript first."""
+        if self.sub is not None:
+            await self.sub.close()
+            self.sub = None
+        self.session = info
+        self.workspace = Path(info.workspace)
+        sub = await self.client.subscribe(info.id, after_seq=0 if replay else info.last_seq)
+        self.sub = sub
+        if replay and sub.subscribed_seq:
+            events = []
+            while sub.last_seq < sub.subscribed_seq:
+                events.append(await sub.next(timeout=REPLAY_TIMEOUT))
+            Renderer(self.out).replay(events)
+        self.say_session("session")
+        if info.status == "running":
+            self.out.print("[yellow]a turn is running in this session (started elsewhere)[/yellow]")
+
+    def say_session(self, label: str) -> None:
+        s = self.session
+        assert s is not None
+        line = Text()
+        line.append(f"{label} {s.id}", style="bold")
+        line.append(f" · {s.model} · {s.mode} · {s.workspace}", style="dim")
+        if s.title:
+            line.append(f" · {s.title}", style="dim")
+        self.out.print(line)
+
+    async def new_session(self) -> None:
+        s = self.session
+        assert s is not None
+        info = await self.client.create_session(str(self.workspace), model=s.model, mode=s.mode)
+        await self.open(info, replay=False)
+
+    async def resolve(self, ref: str) -> SessionInfo:
+        """The session ``ref`` names: an id, or a unique prefix of one of the workspace's."""
+        try:
+            return await self.client.get_session(ref)
+        except CoworkError as exc:
+            if exc.code != ErrorCode.NOT_FOUND:
+                raise
+        found = [s for s in await self.workspace_sessions() if s.id.startswith(ref)]
+        if len(found) == 1:
+            return await self.client.get_session(found[0].id)
+        if not found:
+            raise ChatError(f"no session {ref} (see /sessions)")
+        raise ChatError(f"{ref} matches {len(found)} sessions: {', '.join(s.id for s in found)}")
+
+    async def workspace_sessions(self) -> list[SessionInfo]:
+        page = await self.client.list_sessions(workspace=str(self.workspace), limit=200)
+        return page.sessions
+
+    async def refresh_choices(self) -> None:
+        """What the completer offers: the workspace's sessions, the models (once)."""
+        try:
+            self.session_choices = [(s.id, s.title) for s in await self.workspace_sessions()]
+            if not self.model_choices:
+                models = await self.client.list_models()
+                self.model_choices = [(m.model, m.detail) for m in models.models]
+        except CoworkError:
+            pass
+
+    # -- turns --------------------------------------------------------------------------------
+
+    async def send(self, text: str) -> None:
+        """Start a turn with ``text`` and follow it to its end."""
+        s, sub = self.session, self.sub
+        assert s is not None and sub is not None
+        try:
+            started = await self.client.start_turn(s.id, text)
+        except CoworkError as exc:
+            if exc.code == ErrorCode.TURN_IN_PROGRESS:
+                raise ChatError(f"{exc.message} (wait for it to end, or interrupt it)") from None
+            raise
+        if not s.title:
+            try:
+                self.session = await self.client.update_session(s.id, title=_title(text))
+            except CoworkError:
+                pass
+        await follow_turn(self.client, sub, started.turn_id, Renderer(self.out), ask,
+                          on_interrupt=self._say_interrupting)
+
+    def _say_interrupting(self) -> None:
+        self.err.print("[yellow]interrupting… (Ctrl-C again to quit at once)[/yellow]")
+
+    # -- commands -----------------------------------------------------------------------------
+
+    async def command(self, line: str) -> bool:
+        """Run a slash command; False when the chat should end."""
+        name, _, arg = line.strip().partition(" ")
+        arg = arg.strip()
+        name = name.lower()
+        if name in ("/exit", "/quit"):
+            return False
+        if name == "/help":
+            self.help()
+        elif name == "/new":
+            await self.new_session()
+        elif name == "/sessions":
+            await self.list_sessions()
+        elif name == "/resume":
+            if not arg:
+                raise ChatError("usage: /resume ID (see /sessions)")
+            info = await self.resolve(arg)
+            self.out.rule(Text(f"resuming {info.id}", style="dim"))
+            await self.open(info, replay=True)
+        elif name == "/model":
+            if not arg:
+                raise ChatError(f"usage: /model NAME (now {self.current.model}; see /models)")
+            self.session = await self.client.update_session(self.current.id, model=arg)
+            self.out.print(f"model: {self.session.model}")
+        elif name == "/models":
+            await self.list_models()
+        elif name == "/tools":
+            await self.list_tools()
+        elif name == "/mode":
+            if arg not in MODES:
+                now = f" (now {self.current.mode})" if not arg else ""
+                raise ChatError(f"usage: /mode {'|'.join(MODES)}{now}")
+            self.session = await self.client.update_session(self.current.id, mode=arg)  # type: ignore[arg-type]
+            self.out.print(f"mode: {self.session.mode} ({MODE_HELP[self.session.mode]})")
+        else:
+            raise ChatError(f"unknown command {name}; commands: {' '.join(COMMANDS)} (/help explains them)")
+        return True
+
+    @property
+    def current(self) -> SessionInfo:
+        assert self.session is not None
+        return self.session
+
+    def help(self) -> None:
+        table = Table(box=None, show_header=False, padding=(0, 2, 0, 0))
+        for name, (arg, what) in COMMANDS.items():
+            table.add_row(f"{name} {arg}".rstrip(), what)
+        self.out.print(table)
+        self.out.print(
+            "Anything else is a message to the agent (start it with // to send a line beginning with /).\n"
+            "Ctrl-C interrupts a running turn (twice: quit at once) or clears the line; Alt-Enter adds a "
+            "new line; Tab completes commands, session ids, models and modes.", style="dim")
+
+    async def list_sessions(self) -> None:
+        sessions = await self.workspace_sessions()
+        if not sessions:
+            self.out.print("no sessions in this workspace yet")
+            return
+        table = Table("", "id", "updated", "model", "mode", "title", box=None)
+        for s in sessions:
+            table.add_row("*" if self.session and s.id == self.session.id else "", s.id,
+                          s.updated_at.astimezone().strftime("%Y-%m-%d %H:%M"), s.model, s.mode, s.title)
+        self.out.print(table)
+
+    async def list_models(self) -> None:
+        result = await self.client.list_models()
+        table = Table("model", "usable", "detail", box=None)
+        for m in result.models:
+            name = m.model + (" (default)" if m.default else "") + (" *" if m.model == self.current.model else "")
+            table.add_row(name, "yes" if m.usable else "no", m.detail)
+        self.out.print(table)
+        self.out.print(f"this session uses {self.current.model} (* above when listed); /model NAME to change",
+                       style="dim")
+
+    async def list_tools(self) -> None:
+        tools = await self.client.list_tools(self.current.id)
+        table = Table("tool", "permission", "changes files", "description", box=None)
+        table.columns[3].no_wrap, table.columns[3].overflow = True, "ellipsis"
+        for t in tools:
+            first = t.description.strip().split(". ")[0].splitlines()[0].rstrip(".") if t.description.strip() else ""
+            table.add_row(t.name, t.permission or "", "yes" if t.mutating else "no", first)
+        self.out.print(table)
+        self.out.print(f"mode {self.current.mode}: {MODE_HELP[self.current.mode]}", style="dim")
+
+
+def _title(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= 80 else line[:79] + "…"
+
+
+# -- input --------------------------------------------------------------------------------------
+
+
+class TerminalInput:
+    """prompt_toolkit's prompt: line editing, history, completion. ``read`` returns a line,
+    ``""`` after Ctrl-C (the line is cleared), None at Ctrl-D."""
+
+    def __init__(self, chat: Chat) -> None:
+        from prompt_toolkit import PromptSession
+        from prompt_toolkit.history import FileHistory
+        from prompt_toolkit.key_binding import KeyBindings
+
+        from ..config import cowork_home
+
+        self.chat = chat
+        keys = KeyBindings()
+
+        @keys.add("escape", "enter")
+        def _newline(event: Any) -> None:
+            event.current_buffer.insert_text("\n")
+
+        self.prompt: Any = PromptSession(
+            history=FileHistory(str(cowork_home() / "chat_history")),
+            completer=SlashCompleter(chat), complete_while_typing=True, key_bindings=keys,
+        )
+
+    async def read(self) -> str | None:
+        await self.chat.refresh_choices()
+        mode = self.chat.current.mode
+        label = "cowork> " if mode == "default" else f"cowork[{mode}]> "
+        try:
+            return await self.prompt.prompt_async([("bold", label)])
+        except KeyboardInterrupt:
+            return ""
+        except EOFError:
+            return None
+
+
+class PipedInput:
+    """Lines of a stdin that is not a terminal, read by a daemon thread (it never holds up the
+    exit); each is echoed so the transcript shows what was said."""
+
+    def __init__(self, chat: Chat) -> None:
+        self.chat = chat
+        self.queue: asyncio.Queue[str | None] = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+
+        def pump() -> None:
+            try:
+                for line in sys.stdin:
+                    loop.call_soon_threadsafe(self.queue.put_nowait, line.rstrip("\r\n"))
+            finally:
+                try:
+                    loop.call_soon_threadsafe(self.queue.put_nowait, None)
+                except RuntimeError:  # the loop is closed: the chat has ended
+                    pass
+
+        threading.Thread(target=pump, name="cowork chat stdin", daemon=True).start()
+
+    async def read(self) -> str | None:
+        line = await self.queue.get()
+        if line is not None and line.strip():
+            self.chat.out.print(Text("› " + line, style="bold cyan"))
+        return line
+
+
+class SlashCompleter(Completer):
+    """Completes slash commands and their arguments (session ids, models, modes)."""
+
+    def __init__(self, chat: Chat) -> None:
+        self.chat = chat
+
+    def get_completions(self, document: Document, complete_event: CompleteEvent) -> Iterator[Completion]:
+        for value, start, meta in complete(self.chat, document.text_before_cursor):
+            yield Completion(value, start_position=start, display_meta=meta)
+
+
+def complete(chat: Chat, text: str) -> Iterator[tuple[str, int, str]]:
+    """``(completion, start position, meta)`` for the text before the cursor."""
+    if not text.startswith("/") or "\n" in text:
+        return
+    if " " not in text:
+        for name, (arg, what) in COMMANDS.items():
+            if name.startswith(text.lower()):
+                yield name + (" " if arg else ""), -len(text), what
+        return
+    name, _, arg = text.partition(" ")
+    arg = arg.lstrip()
+    if " " in arg:
+        return
+    choices: Iterable[tuple[str, str]] = {
+        "/resume": chat.session_choices,
+        "/model": chat.model_choices,
+        "/mode": [(m, MODE_HELP[m]) for m in MODES],
+    }.get(name.lower(), [])
+    for value, meta in choices:
+        if value.startswith(arg):
+            yield value, -len(arg), meta
+
+
+# -- the loop ------------------------------------------------------------------------------------
+
+
+async def run_chat(workspace: Path, model: str | None, base_url: str | None, mode: str | None,
+                   continue_: bool, session_id: str | None, server: str | None, token: str | None,
+                   out: Console, err: Console) -> int:
+    """The chat; returns the exit code. Raises UsageError for what makes it impossible to start."""
+    try:
+        async with open_client(server, token, base_url) as client:
+            chat = Chat(client, workspace, out, err)
+            try:
+                info, resumed = await _first_session(client, workspace, model, mode, continue_, session_id)
+                await chat.open(info, replay=resumed)
+            except CoworkError as exc:
+                raise UsageError(exc.message) from None
+            interactive = sys.stdin.isatty() and sys.stdout.isatty()
+            reader: TerminalInput | PipedInput = TerminalInput(chat) if interactive else PipedInput(chat)
+            if interactive:
+                out.print("/help for commands, /exit or Ctrl-D to quit", style="dim")
+            while (line := await reader.read()) is not None:
+                text = line.strip()
+                if not text:
+                    continue
+                try:
+                    if text.startswith("//"):
+                        await chat.send(line.lstrip()[1:])
+                    elif text.startswith("/"):
+                        if not await chat.command(text):
+                            break
+                    else:
+                        await chat.send(line)
+                except ChatError as exc:
+                    out.print(Text(str(exc), style="yellow"))
+                except CoworkError as exc:
+                    out.print(Text(f"error: {exc.message}", style="red"))
+            return 0
+    except ConnectionLost as exc:
+        raise UsageError(str(exc)) from None
+
+
+class UsageError(Exception):
+    """The chat cannot start (or the server was lost): exit code 2."""
+
+
+async def _first_session(client: AsyncClient, workspace: Path, model: str | None, mode: str | None,
+                         continue_: bool, session_id: str | None) -> tuple[SessionInfo, bool]:
+    """``(session, resumed)``: the one named, the workspace's most recently active one
+    (``--continue``), or a new one."""
+    if session_id:
+        info = await client.get_session(session_id)
+    elif continue_:
+        page = await client.list_sessions(workspace=str(workspace), limit=100)
+        if not page.sessions:
+            raise UsageError(f"no session to continue in {workspace}")
+        info = max(page.sessions, key=lambda s: s.updated_at)
+    else:
+        return await client.create_session(str(workspace), model=model, mode=mode or "default"), False  # type: ignore[arg-type]
+    if model or mode:
+        info = await client.update_session(info.id, model=model, mode=mode)  # type: ignore[arg-type]
+    return info, True
+
+
+__all__ = ["COMMANDS", "MODES", "Chat", "UsageError", "complete", "run_chat"]

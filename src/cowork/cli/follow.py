@@ -1,0 +1,96 @@
+"""The CLI's way in: a protocol client, and following one turn's events to its end.
+
+``cowork run`` and ``cowork chat`` are clients of the server like any other. Without ``--server``
+they start one in this process on a free loopback port (:class:`~cowork.server.InProcessServer`)
+and talk to it over a real WebSocket, so there is one code path whether the server is local or not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from ..client import AsyncClient, CoworkError, Subscription
+from ..protocol import Event
+from ..protocol.rpc import ErrorCode
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_CODES = {"turn.completed": EXIT_OK, "turn.failed": EXIT_FAILED, "turn.interrupted": EXIT_INTERRUPTED}
+
+Ask = Callable[[Any, Any], Awaitable[tuple[Any, str | None]]]
+
+
+@contextlib.asynccontextmanager
+async def open_client(server: str | None, token: str | None, base_url: str | None) -> AsyncIterator[AsyncClient]:
+    """A connected client: to ``server`` when given, else to a server started in this process
+    (stopped on exit, which journals anything still running as interrupted). Raises
+    ConnectionLost, CoworkError."""
+    if server:
+        async with AsyncClient(server, token=token, client_name="cowork-cli") as client:
+            yield client
+        return
+    from ..engine import Runtime
+    from ..server import InProcessServer
+
+    local = await InProcessServer.start(await Runtime.open(openai_base_url=base_url))
+    try:
+        async with AsyncClient(local.url, client_name="cowork-cli") as client:
+            yield client
+    finally:
+        await local.stop()
+
+
+async def follow_turn(client: AsyncClient, sub: Subscription, turn_id: str, renderer: Any, ask: Ask,
+                      on_interrupt: Callable[[], None] | None = None) -> int:
+    """Render ``sub``'s events until ``turn_id`` ends and return its exit code. Approval requests
+    are put to the person with ``ask``. The first Ctrl-C interrupts the turn, a second one exits
+    the process at once (the journal is on the server; nothing is lost)."""
+    loop = asyncio.get_running_loop()
+    presses = 0
+
+    def on_sigint() -> None:
+        nonlocal presses
+        presses += 1
+        if presses > 1:
+            os._exit(EXIT_INTERRUPTED)
+        renderer.pause()
+        if on_interrupt is not None:
+            on_interrupt()
+        loop.create_task(_interrupt(client, sub.session_id))
+
+    previous = signal.getsignal(signal.SIGINT)
+    loop.add_signal_handler(signal.SIGINT, on_sigint)
+    try:
+        async for ev in sub:
+            renderer.event(ev)
+            if ev.type == "approval.requested" and ev.turn_id == turn_id:
+                await _answer(client, ev, renderer, ask)
+                # A prompt_toolkit prompt removes the loop's SIGINT handler when it ends (and leaves
+                # a no-op one): without this, Ctrl-C would do nothing for the rest of the turn.
+                loop.add_signal_handler(signal.SIGINT, on_sigint)
+            if ev.turn_id == turn_id and ev.type in EXIT_CODES:
+                return EXIT_CODES[ev.type]
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+        if previous is not None:  # e.g. asyncio.run's own handler, which cancels the main task
+            signal.signal(signal.SIGINT, previous)
+    return EXIT_FAILED
+
+
+async def _interrupt(client: AsyncClient, session_id: str) -> None:
+    with contextlib.suppress(Exception):
+        await client.interrupt_turn(session_id)
+
+
+async def _answer(client: AsyncClient, ev: Event, renderer: Any, ask: Ask) -> None:
+    renderer.pause()
+    decision, reason = await ask(ev, renderer.console)
+    try:
+        await client.respond_approval(ev.approval_id, decision, reason)  # type: ignore[union-attr]
+    except CoworkError as exc:
+        if exc.code != ErrorCode.APPROVAL_NOT_PENDING:  # someone else answered, or the turn ended
+            raise

@@ -1,0 +1,306 @@
+"""The methods of the protocol: JSON-RPC 2.0 (https://www.jsonrpc.org/specification) requests,
+their parameters and results, and the error codes.
+
+Naming on the wire: method parameters and result envelopes are camelCase (``sessionId``,
+``afterSeq``); the objects they carry — sessions, events, items — are the snake_case models of
+:mod:`cowork.protocol`, exactly as journaled. Unknown parameters are an error (``-32602``), so a
+typo never passes silently.
+
+:data:`METHODS` maps every method name to its parameter and result models; the server dispatches
+with it, the SDK types its calls with it, and ``cowork protocol schema`` exports it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from .events import ApprovalDecision
+from .sessions import Mode, SessionInfo
+
+PROTOCOL_VERSION = "1"
+"""Version of the method set. A server answers ``initialize`` with its own version; a client
+that does not speak it should disconnect."""
+
+
+class Wire(BaseModel):
+    """camelCase on the wire, snake_case in Python; unknown fields are refused."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, validate_by_name=True, validate_by_alias=True, serialize_by_alias=True,
+        extra="forbid",
+    )
+
+
+class Empty(Wire):
+    """No parameters / an empty result."""
+
+
+# -- initialize --------------------------------------------------------------------------------
+
+
+class ClientInfo(Wire):
+    model_config = ConfigDict(extra="allow")
+    name: str
+    version: str | None = None
+
+
+class InitializeParams(Wire):
+    protocol_version: str = Field(description="The protocol version the client speaks, e.g. '1'.")
+    client_info: ClientInfo
+    auth_token: str | None = Field(
+        default=None, description="Bearer token, for clients that cannot set an Authorization header.")
+
+
+class ServerInfo(Wire):
+    name: str
+    version: str
+
+
+class Capabilities(Wire):
+    methods: list[str] = Field(description="Every method this server answers.")
+    read_only: bool = Field(description="True when this connection's token is read-only.")
+    turn_start_while_running: Literal["refused"] = Field(
+        default="refused",
+        description="A turn/start while the session has a running turn is refused (-32010); "
+                    "use turn/steer to add to the running turn.")
+    max_request_bytes: int = Field(description="Requests larger than this get -32600.")
+
+
+class InitializeResult(Wire):
+    protocol_version: str
+    server_info: ServerInfo
+    capabilities: Capabilities
+
+
+# -- sessions ----------------------------------------------------------------------------------
+
+
+class SessionCreateParams(Wire):
+    workspace: str = Field(description="Absolute path of an existing folder.")
+    model: str | None = Field(default=None, description="'provider:model'; default: the server's default model.")
+    title: str | None = None
+    mode: Mode | None = None
+
+
+class SessionResult(Wire):
+    session: SessionInfo
+
+
+class SessionListParams(Wire):
+    workspace: str | None = Field(default=None, description="Only sessions of this workspace.")
+    cursor: str | None = Field(default=None, description="nextCursor of the previous page.")
+    limit: int = Field(default=50, ge=1, le=500)
+
+
+class SessionListResult(Wire):
+    sessions: list[SessionInfo] = Field(description="Newest first (by creation).")
+    next_cursor: str | None = Field(description="Pass as cursor for the next page; null on the last page.")
+
+
+class SessionIdParams(Wire):
+    session_id: str
+
+
+class SessionUpdateParams(Wire):
+    session_id: str
+    title: str | None = None
+    model: str | None = None
+    mode: Mode | None = None
+
+
+class SessionForkParams(Wire):
+    session_id: str
+    turn_id: str | None = Field(
+        default=None, description="Keep the conversation up to and including this turn; default: all of it.")
+
+
+class SubscribeParams(Wire):
+    session_id: str
+    after_seq: int = Field(default=0, ge=0, description="Replay journaled events with a greater seq first.")
+
+
+class SubscribeResult(Wire):
+    last_seq: int = Field(description="The newest committed seq when the subscription began.")
+
+
+# -- turns -------------------------------------------------------------------------------------
+
+
+class TextInput(Wire):
+    type: Literal["text"] = "text"
+    text: str
+
+
+InputPart = Annotated[TextInput, Field(discriminator="type")]
+
+
+class TurnStartParams(Wire):
+    session_id: str
+    input: list[InputPart] = Field(min_length=1)
+    client_message_id: str | None = Field(
+        default=None, max_length=200,
+        description="Makes the call idempotent: a retry with the same id returns the same turn.")
+
+
+class TurnStartResult(Wire):
+    turn_id: str
+    replayed: bool = Field(description="True when clientMessageId matched a turn already started.")
+
+
+class TurnSteerParams(Wire):
+    session_id: str
+    input: list[InputPart] = Field(min_length=1)
+
+
+class TurnSteerResult(Wire):
+    turn_id: str = Field(description="The running turn the message was added to.")
+
+
+class TurnInterruptResult(Wire):
+    interrupted: bool = Field(description="False when no turn was running.")
+
+
+# -- approvals ---------------------------------------------------------------------------------
+
+
+class ApprovalRespondParams(Wire):
+    approval_id: str
+    decision: ApprovalDecision
+    reason: str | None = Field(default=None, max_length=4000, description="Passed to the model on deny.")
+
+
+# -- catalogue ---------------------------------------------------------------------------------
+
+
+class ModelEntry(Wire):
+    model: str = Field(description="'provider:model'")
+    provider: str
+    usable: bool = Field(description="Configured (key present, or needs none).")
+    detail: str
+    default: bool
+
+
+class ModelsListResult(Wire):
+    models: list[ModelEntry]
+    default: str
+
+
+class ToolsListParams(Wire):
+    session_id: str | None = Field(default=None, description="Include what the session's policy decides.")
+
+
+class ToolEntry(Wire):
+    name: str
+    description: str
+    parameters: dict[str, Any] = Field(description="JSON Schema of the arguments.")
+    mutating: bool = Field(description="Can change the workspace.")
+    permission: Literal["allow", "ask", "deny"] | None = Field(
+        default=None, description="The session's policy for this tool (only with sessionId).")
+
+
+class ToolsListResult(Wire):
+    tools: list[ToolEntry]
+
+
+class WorkspaceEntry(Wire):
+    path: str
+    session_count: int
+    last_active_at: AwareDatetime | None
+
+
+class WorkspaceListResult(Wire):
+    workspaces: list[WorkspaceEntry] = Field(description="Most recently active first.")
+
+
+# -- the method table ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Method:
+    params: type[Wire]
+    result: type[Wire]
+    mutating: bool
+    """Refused to read-only tokens."""
+    summary: str
+
+
+METHODS: dict[str, Method] = {
+    "initialize": Method(InitializeParams, InitializeResult, False, "Open the connection; must come first."),
+    "session/create": Method(SessionCreateParams, SessionResult, True, "Create a session in a workspace."),
+    "session/list": Method(SessionListParams, SessionListResult, False, "Sessions, newest first, by pages."),
+    "session/get": Method(SessionIdParams, SessionResult, False, "One session."),
+    "session/update": Method(SessionUpdateParams, SessionResult, True, "Change title, model or mode."),
+    "session/delete": Method(SessionIdParams, Empty, True, "Delete a session, its journal and history."),
+    "session/fork": Method(SessionForkParams, SessionResult, True, "Copy a session, up to a turn."),
+    "session/subscribe": Method(SubscribeParams, SubscribeResult, False,
+                                "Replay events after afterSeq as `event` notifications, then follow live."),
+    "session/unsubscribe": Method(SessionIdParams, Empty, False, "Stop the session's event notifications."),
+    "turn/start": Method(TurnStartParams, TurnStartResult, True, "Start a turn; follow it with events."),
+    "turn/steer": Method(TurnSteerParams, TurnSteerResult, True, "Add a user message to the running turn."),
+    "turn/interrupt": Method(SessionIdParams, TurnInterruptResult, True, "Interrupt the running turn."),
+    "approval/respond": Method(ApprovalRespondParams, Empty, True, "Answer a pending approval."),
+    "models/list": Method(Empty, ModelsListResult, False, "Models and whether they are usable."),
+    "tools/list": Method(ToolsListParams, ToolsListResult, False, "Tools, with a session's policy."),
+    "workspace/list": Method(Empty, WorkspaceListResult, False, "Workspaces that have sessions."),
+}
+
+EVENT_NOTIFICATION = "event"
+"""The server's only notification: ``{"method": "event", "params": <an Event>}``."""
+
+
+# -- errors ------------------------------------------------------------------------------------
+
+
+class ErrorCode:
+    """JSON-RPC 2.0 codes, then cowork's own in the implementation-defined range -32000..-32099."""
+
+    PARSE_ERROR = -32700
+    INVALID_REQUEST = -32600  # also: a request larger than max_request_bytes
+    METHOD_NOT_FOUND = -32601
+    INVALID_PARAMS = -32602
+    INTERNAL_ERROR = -32603
+    NOT_INITIALIZED = -32001
+    UNAUTHORIZED = -32002  # missing or wrong token
+    READ_ONLY = -32003  # the token is read-only and the method changes something
+    NOT_FOUND = -32004  # unknown session, turn or workspace folder
+    TURN_IN_PROGRESS = -32010  # turn/start (or session/delete) while a turn runs
+    NO_RUNNING_TURN = -32011  # turn/steer with nothing running
+    APPROVAL_NOT_PENDING = -32012  # unknown or already answered (the first answer wins)
+    CLIENT_MESSAGE_CONFLICT = -32013  # clientMessageId reused with a different input
+    MODEL_CONFIG = -32020  # unknown provider, missing API key, model failed to load
+
+
+ERROR_NAMES: dict[int, str] = {
+    v: k.lower() for k, v in vars(ErrorCode).items() if isinstance(v, int) and not k.startswith("_")
+}
+
+
+class RpcError(Exception):
+    """An error answer: ``code`` from :class:`ErrorCode`, a message for people, optional data."""
+
+    def __init__(self, code: int, message: str, data: Any = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.data = data
+
+    def to_wire(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.data is not None:
+            error["data"] = self.data
+        return error
+
+
+__all__ = [
+    "EVENT_NOTIFICATION", "ERROR_NAMES", "METHODS", "PROTOCOL_VERSION", "ApprovalRespondParams", "Capabilities",
+    "ClientInfo", "Empty", "ErrorCode", "InitializeParams", "InitializeResult", "InputPart", "Method",
+    "ModelEntry", "ModelsListResult", "RpcError", "ServerInfo", "SessionCreateParams", "SessionForkParams",
+    "SessionIdParams", "SessionListParams", "SessionListResult", "SessionResult", "SessionUpdateParams",
+    "SubscribeParams", "SubscribeResult", "TextInput", "ToolEntry", "ToolsListParams", "ToolsListResult",
+    "TurnInterruptResult", "TurnStartParams", "TurnStartResult", "TurnSteerParams", "TurnSteerResult",
+    "WorkspaceEntry", "WorkspaceListResult",
+]

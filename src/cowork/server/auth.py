@@ -1,0 +1,153 @@
+"""Who may call the server, and what a read-only caller is shown.
+
+- Bound to a loopback address (127.0.0.1, ::1, localhost), the server needs no token: only
+  programs on this machine can reach it. A read-only token, if sent, still makes the caller
+  read-only. Browsers are kept out by refusing a WebSocket or request whose ``Origin`` is not a
+  loopback origin (a web page cannot turn the local server into its proxy).
+- Bound to any other address, every request needs a token: ``Authorization: Bearer TOKEN`` on
+  HTTP and on the WebSocket handshake, or ``authToken`` in ``initialize``.
+
+Two tokens exist, generated on first need with :func:`secrets.token_urlsafe` (256 bits), printed
+once and stored with mode 0600 in ``$COWORK_HOME/server-token`` and
+``$COWORK_HOME/server-token-read-only``. A read-only token may list and subscribe; it may not start
+turns, answer approvals or change anything, and what it is shown has workspace paths and the
+person's messages replaced by ``[redacted]``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel
+
+from ..config import cowork_home
+
+REDACTED = "[redacted]"
+FULL_TOKEN_FILE = "server-token"
+READ_ONLY_TOKEN_FILE = "server-token-read-only"
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback IP addresses (127.0.0.0/8, ::1)."""
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class Caller:
+    """An authenticated caller: ``read_only`` limits it to reads and redacted views."""
+
+    read_only: bool = False
+
+
+class AuthError(Exception):
+    """Missing or wrong token, or a foreign browser origin."""
+
+
+def _read_or_create(path: Path) -> tuple[str, bool]:
+    """The token in ``path``; created (0600) when missing. Returns (token, created)."""
+    try:
+        return path.read_text().strip(), False
+    except FileNotFoundError:
+        token = secrets.token_urlsafe(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(token + "\n")
+        return token, True
+
+
+@dataclass
+class Auth:
+    """The server's token policy. Build with :meth:`for_bind`."""
+
+    require_token: bool
+    full_token: str | None = None
+    read_only_token: str | None = None
+
+    @classmethod
+    def for_bind(cls, host: str, home: Path | None = None) -> tuple[Auth, list[str]]:
+        """Tokens for a server bound to ``host``. Returns the policy and the lines to print once
+        (the tokens that were just generated). Loopback binds read existing tokens only."""
+        home = home or cowork_home()
+        full_path, ro_path = home / FULL_TOKEN_FILE, home / READ_ONLY_TOKEN_FILE
+        if is_loopback(host):
+            ro = ro_path.read_text().strip() if ro_path.exists() else None
+            return cls(require_token=False, read_only_token=ro), []
+        full, full_new = _read_or_create(full_path)
+        ro, ro_new = _read_or_create(ro_path)
+        lines = []
+        if full_new:
+            lines.append(f"token (full access, shown once; stored in {full_path}): {full}")
+        if ro_new:
+            lines.append(f"read-only token (shown once; stored in {ro_path}): {ro}")
+        return cls(require_token=True, full_token=full, read_only_token=ro), lines
+
+    def caller(self, token: str | None) -> Caller:
+        """The caller a token stands for. Raises :class:`AuthError`."""
+        if token:
+            if self.read_only_token and hmac.compare_digest(token, self.read_only_token):
+                return Caller(read_only=True)
+            if self.full_token and hmac.compare_digest(token, self.full_token):
+                return Caller()
+            raise AuthError("the token is not valid for this server")
+        if self.require_token:
+            raise AuthError("this server needs a token: send 'Authorization: Bearer TOKEN' or authToken in initialize")
+        return Caller()
+
+    def check_origin(self, origin: str | None) -> None:
+        """Refuse browser origins other than loopback ones on a server without tokens. Raises AuthError."""
+        if origin is None or self.require_token:
+            return
+        host = urlsplit(origin).hostname or ""
+        if not is_loopback(host):
+            raise AuthError(f"requests from the web origin {origin!r} are refused")
+
+
+def bearer(header: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer TOKEN`` header (RFC 6750), else None."""
+    if not header:
+        return None
+    scheme, _, value = header.partition(" ")
+    return value.strip() or None if scheme.lower() == "bearer" else None
+
+
+def redact(obj: BaseModel | dict[str, Any], workspaces: set[str]) -> dict[str, Any]:
+    """A JSON-ready copy of a session, event or result without workspace paths and the person's
+    messages: ``text`` of ``turn.started`` and of ``user_message`` items, session titles (they are
+    taken from the first message) and every occurrence of a workspace path."""
+    data = obj.model_dump(mode="json") if isinstance(obj, BaseModel) else obj
+    text = json.dumps(data, ensure_ascii=False)
+    for path in sorted(workspaces, key=len, reverse=True):
+        if path and path != "/":
+            text = text.replace(json.dumps(path)[1:-1], REDACTED)
+    return _blank(json.loads(text))
+
+
+def _blank(value: Any) -> Any:
+    if isinstance(value, dict):
+        out = {k: _blank(v) for k, v in value.items()}
+        kind = out.get("type")
+        if kind in ("turn.started", "user_message") and "text" in out:
+            out["text"] = REDACTED
+        if "workspace" in out and isinstance(out["workspace"], str):
+            out["workspace"] = REDACTED
+        if "title" in out and isinstance(out.get("title"), str) and "last_seq" in out:  # a session
+            out["title"] = REDACTED
+        if "path" in out and "sessionCount" in out:  # a workspace entry
+            out["path"] = REDACTED
+        return out
+    if isinstance(value, list):
+        return [_blank(v) for v in value]
+    return value

@@ -1,0 +1,174 @@
+"""The protocol's methods over the :class:`~cowork.engine.Runtime`, shared by both transports.
+
+Each handler takes the validated parameter model of :data:`cowork.protocol.rpc.METHODS` and
+returns its result model. Runtime errors become :class:`~cowork.protocol.rpc.RpcError` with the
+codes of :class:`~cowork.protocol.rpc.ErrorCode`. The WebSocket endpoint (``ws.py``) and the REST
+routes (``rest.py``) only translate frames and HTTP to these calls.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from ..engine import ApprovalNotPending, ClientMessageConflict, NoRunningTurn, Runtime, TurnInProgress
+from ..policy import decide
+from ..protocol import rpc
+from ..protocol.rpc import ErrorCode, RpcError
+from ..providers import ModelConfigError, configured_models, default_model, parse_model
+from ..store import NotFound
+from ..tools import BUILTIN_TOOLS
+from .auth import Caller, redact
+
+
+@contextlib.contextmanager
+def rpc_errors() -> Iterator[None]:
+    """Translate the runtime's exceptions into :class:`RpcError`."""
+    try:
+        yield
+    except RpcError:
+        raise
+    except NotFound as exc:
+        raise RpcError(ErrorCode.NOT_FOUND, str(exc)) from None
+    except TurnInProgress as exc:
+        raise RpcError(ErrorCode.TURN_IN_PROGRESS, str(exc)) from None
+    except NoRunningTurn as exc:
+        raise RpcError(ErrorCode.NO_RUNNING_TURN, str(exc)) from None
+    except ApprovalNotPending as exc:
+        raise RpcError(ErrorCode.APPROVAL_NOT_PENDING, str(exc)) from None
+    except ClientMessageConflict as exc:
+        raise RpcError(ErrorCode.CLIENT_MESSAGE_CONFLICT, str(exc)) from None
+    except ModelConfigError as exc:
+        raise RpcError(ErrorCode.MODEL_CONFIG, str(exc)) from None
+    except ValueError as exc:
+        raise RpcError(ErrorCode.INVALID_PARAMS, str(exc)) from None
+
+
+def _text(parts: list[rpc.TextInput]) -> str:
+    return "\n\n".join(p.text for p in parts)
+
+
+class Service:
+    """One per server: the method handlers, plus redaction for read-only callers."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self._handlers: dict[str, Callable[[Any, Caller], Awaitable[BaseModel]]] = {
+            "session/create": self.session_create,
+            "session/list": self.session_list,
+            "session/get": self.session_get,
+            "session/update": self.session_update,
+            "session/delete": self.session_delete,
+            "session/fork": self.session_fork,
+            "turn/start": self.turn_start,
+            "turn/steer": self.turn_steer,
+            "turn/interrupt": self.turn_interrupt,
+            "approval/respond": self.approval_respond,
+            "models/list": self.models_list,
+            "tools/list": self.tools_list,
+            "workspace/list": self.workspace_list,
+        }
+
+    async def call(self, method: str, params: BaseModel, caller: Caller) -> dict[str, Any]:
+        """Run ``method`` for ``caller`` and return its result as JSON-ready data (redacted for
+        read-only callers). Raises RpcError."""
+        spec = rpc.METHODS[method]
+        if spec.mutating and caller.read_only:
+            raise RpcError(ErrorCode.READ_ONLY, f"{method} changes something; this token is read-only")
+        with rpc_errors():
+            result = await self._handlers[method](params, caller)
+        if caller.read_only:
+            return redact(result.model_dump(mode="json"), await self.workspaces())
+        return result.model_dump(mode="json")
+
+    async def workspaces(self) -> set[str]:
+        """Every workspace path the store knows (what redaction hides)."""
+        return {path for path, _, _ in await self.runtime.store.list_workspaces()}
+
+    # -- sessions ------------------------------------------------------------------------------
+
+    async def session_create(self, p: rpc.SessionCreateParams, caller: Caller) -> rpc.SessionResult:
+        if not Path(p.workspace).is_absolute():
+            raise RpcError(ErrorCode.INVALID_PARAMS, f"workspace must be an absolute path, not {p.workspace!r}")
+        if not Path(p.workspace).is_dir():
+            raise RpcError(ErrorCode.NOT_FOUND, f"workspace {p.workspace} is not an existing folder")
+        model = p.model or default_model()
+        self.runtime.model(model)  # fail now on a missing key, not at the first turn
+        session = await self.runtime.create_session(Path(p.workspace), model, p.mode or "default", p.title or "")
+        return rpc.SessionResult(session=session)
+
+    async def session_list(self, p: rpc.SessionListParams, caller: Caller) -> rpc.SessionListResult:
+        workspace = Path(p.workspace) if p.workspace else None
+        sessions, cursor = await self.runtime.list_sessions(workspace, p.limit, p.cursor)
+        return rpc.SessionListResult(sessions=sessions, next_cursor=cursor)
+
+    async def session_get(self, p: rpc.SessionIdParams, caller: Caller) -> rpc.SessionResult:
+        return rpc.SessionResult(session=await self.runtime.get_session(p.session_id))
+
+    async def session_update(self, p: rpc.SessionUpdateParams, caller: Caller) -> rpc.SessionResult:
+        if p.model:
+            self.runtime.model(p.model)
+        session = await self.runtime.update_session(p.session_id, title=p.title, model=p.model, mode=p.mode)
+        return rpc.SessionResult(session=session)
+
+    async def session_delete(self, p: rpc.SessionIdParams, caller: Caller) -> rpc.Empty:
+        await self.runtime.delete_session(p.session_id)
+        return rpc.Empty()
+
+    async def session_fork(self, p: rpc.SessionForkParams, caller: Caller) -> rpc.SessionResult:
+        return rpc.SessionResult(session=await self.runtime.store.fork_session(p.session_id, p.turn_id))
+
+    # -- turns ---------------------------------------------------------------------------------
+
+    async def turn_start(self, p: rpc.TurnStartParams, caller: Caller) -> rpc.TurnStartResult:
+        started = await self.runtime.start_turn(p.session_id, _text(p.input), client_message_id=p.client_message_id)
+        return rpc.TurnStartResult(turn_id=started.turn_id, replayed=started.replayed)
+
+    async def turn_steer(self, p: rpc.TurnSteerParams, caller: Caller) -> rpc.TurnSteerResult:
+        return rpc.TurnSteerResult(turn_id=await self.runtime.steer(p.session_id, _text(p.input)))
+
+    async def turn_interrupt(self, p: rpc.SessionIdParams, caller: Caller) -> rpc.TurnInterruptResult:
+        await self.runtime.get_session(p.session_id)
+        return rpc.TurnInterruptResult(interrupted=await self.runtime.interrupt(p.session_id))
+
+    async def approval_respond(self, p: rpc.ApprovalRespondParams, caller: Caller) -> rpc.Empty:
+        self.runtime.respond_approval(p.approval_id, p.decision, p.reason)
+        return rpc.Empty()
+
+    # -- catalogue -----------------------------------------------------------------------------
+
+    async def models_list(self, p: rpc.Empty, caller: Caller) -> rpc.ModelsListResult:
+        default = default_model()
+        entries = [
+            rpc.ModelEntry(model=m.model, provider=parse_model(m.model).provider, usable=m.usable,
+                           detail=m.detail, default=m.model == default)
+            for m in configured_models()
+        ]
+        if not any(e.default for e in entries):
+            entries.insert(0, rpc.ModelEntry(model=default, provider=parse_model(default).provider, usable=True,
+                                             detail="COWORK_MODEL", default=True))
+        return rpc.ModelsListResult(models=entries, default=default)
+
+    async def tools_list(self, p: rpc.ToolsListParams, caller: Caller) -> rpc.ToolsListResult:
+        session = await self.runtime.get_session(p.session_id) if p.session_id else None
+        allowed = set(await self.runtime.store.allowed_tools(session.id)) if session else set()
+        return rpc.ToolsListResult(tools=[
+            rpc.ToolEntry(
+                name=t.name, description=t.description, parameters=t.parameters_schema(), mutating=t.mutating,
+                permission=decide(t.name, t.mutating, session.mode, allowed).outcome if session else None,
+            )
+            for t in BUILTIN_TOOLS.values()
+        ])
+
+    async def workspace_list(self, p: rpc.Empty, caller: Caller) -> rpc.WorkspaceListResult:
+        return rpc.WorkspaceListResult(workspaces=[
+            rpc.WorkspaceEntry(path=path, session_count=count, last_active_at=last)
+            for path, count, last in await self.runtime.store.list_workspaces()
+        ])
+
+
+__all__ = ["Service", "rpc_errors"]

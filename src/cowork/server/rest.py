@@ -1,0 +1,251 @@
+"""REST + Server-Sent Events under ``/api/v1``, for clients that speak only HTTP.
+
+The same operations as the JSON-RPC methods, with the same parameter names in JSON bodies and the
+same error codes in ``{"error": {"code", "message", "data"?}}`` bodies (HTTP status by kind:
+400/422 bad input, 401 token, 403 read-only, 404 not found, 409 conflict). Tokens go in
+``Authorization: Bearer``. OpenAPI is at ``/openapi.json``, browsable at ``/docs``.
+
+``GET /sessions/{id}/events`` streams the journal as SSE
+(https://html.spec.whatwg.org/multipage/server-sent-events.html): ``id:`` is the event's ``seq``,
+``event:`` its type, ``data:`` the event JSON. A reconnecting ``EventSource`` sends
+``Last-Event-ID`` and resumes right after it; ``after_seq`` does the same for the first request;
+``follow=false`` ends the stream after the journal instead of following live events.
+"""
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+from pydantic import Field
+
+from .. import __version__
+from ..protocol import ApprovalDecision, Mode, rpc
+from ..protocol.rpc import ErrorCode, RpcError
+from ..protocol.schema import protocol_json_schema
+from .auth import Auth, AuthError, Caller, bearer, redact
+from .methods import Service, rpc_errors
+
+HTTP_STATUS = {
+    ErrorCode.PARSE_ERROR: 400, ErrorCode.INVALID_REQUEST: 400, ErrorCode.INVALID_PARAMS: 422,
+    ErrorCode.METHOD_NOT_FOUND: 404, ErrorCode.NOT_FOUND: 404, ErrorCode.UNAUTHORIZED: 401,
+    ErrorCode.READ_ONLY: 403, ErrorCode.TURN_IN_PROGRESS: 409, ErrorCode.NO_RUNNING_TURN: 409,
+    ErrorCode.APPROVAL_NOT_PENDING: 409, ErrorCode.CLIENT_MESSAGE_CONFLICT: 409, ErrorCode.MODEL_CONFIG: 400,
+}
+
+
+class SessionPatch(rpc.Wire):
+    title: str | None = None
+    model: str | None = None
+    mode: Mode | None = None
+
+
+class ForkBody(rpc.Wire):
+    turn_id: str | None = None
+
+
+class TurnBody(rpc.Wire):
+    input: list[rpc.InputPart] = Field(min_length=1)
+    client_message_id: str | None = Field(default=None, max_length=200)
+
+
+class SteerBody(rpc.Wire):
+    input: list[rpc.InputPart] = Field(min_length=1)
+
+
+class ApprovalBody(rpc.Wire):
+    decision: ApprovalDecision
+    reason: str | None = Field(default=None, max_length=4000)
+
+
+class Health(rpc.Wire):
+    status: str
+    version: str
+
+
+def _caller(request: Request, authorization: Annotated[str | None, Header()] = None) -> Caller:
+    auth: Auth = request.app.state.auth
+    try:
+        auth.check_origin(request.headers.get("origin"))
+        return auth.caller(bearer(authorization))
+    except AuthError as exc:
+        raise RpcError(ErrorCode.UNAUTHORIZED, str(exc)) from None
+
+
+def _service(request: Request) -> Service:
+    return request.app.state.service
+
+
+Who = Annotated[Caller, Depends(_caller)]
+Svc = Annotated[Service, Depends(_service)]
+api = APIRouter(prefix="/api/v1")
+
+
+@api.get("/health", response_model=Health)
+async def health() -> dict[str, Any]:
+    """Liveness: answers without a token and without touching the store."""
+    return {"status": "ok", "version": __version__}
+
+
+@api.get("/schema")
+async def schema() -> dict[str, Any]:
+    """The protocol's JSON Schema (events, items, sessions and every method)."""
+    return protocol_json_schema()
+
+
+@api.get("/sessions", response_model=rpc.SessionListResult)
+async def list_sessions(svc: Svc, who: Who, workspace: str | None = None, cursor: str | None = None,
+                        limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict[str, Any]:
+    return await svc.call("session/list", rpc.SessionListParams(workspace=workspace, cursor=cursor, limit=limit), who)
+
+
+@api.post("/sessions", status_code=201, response_model=rpc.SessionResult)
+async def create_session(body: rpc.SessionCreateParams, svc: Svc, who: Who) -> dict[str, Any]:
+    return await svc.call("session/create", body, who)
+
+
+@api.get("/sessions/{session_id}", response_model=rpc.SessionResult)
+async def get_session(session_id: str, svc: Svc, who: Who) -> dict[str, Any]:
+    return await svc.call("session/get", rpc.SessionIdParams(session_id=session_id), who)
+
+
+@api.patch("/sessions/{session_id}", response_model=rpc.SessionResult)
+async def update_session(session_id: str, body: SessionPatch, svc: Svc, who: Who) -> dict[str, Any]:
+    params = rpc.SessionUpdateParams(session_id=session_id, **body.model_dump(by_alias=False))
+    return await svc.call("session/update", params, who)
+
+
+@api.delete("/sessions/{session_id}", status_code=204)
+async def delete_session(session_id: str, svc: Svc, who: Who) -> Response:
+    await svc.call("session/delete", rpc.SessionIdParams(session_id=session_id), who)
+    return Response(status_code=204)
+
+
+@api.post("/sessions/{session_id}/fork", status_code=201, response_model=rpc.SessionResult)
+async def fork_session(session_id: str, svc: Svc, who: Who, body: ForkBody | None = None) -> dict[str, Any]:
+    turn_id = body.turn_id if body else None
+    return await svc.call("session/fork", rpc.SessionForkParams(session_id=session_id, turn_id=turn_id), who)
+
+
+@api.post("/sessions/{session_id}/turns", status_code=201, response_model=rpc.TurnStartResult)
+async def start_turn(session_id: str, body: TurnBody, svc: Svc, who: Who, response: Response) -> dict[str, Any]:
+    """Start a turn (201), or return the turn a retry with the same clientMessageId started (200)."""
+    params = rpc.TurnStartParams(session_id=session_id, input=body.input, client_message_id=body.client_message_id)
+    result = await svc.call("turn/start", params, who)
+    if result["replayed"]:
+        response.status_code = 200
+    return result
+
+
+@api.post("/sessions/{session_id}/steer", response_model=rpc.TurnSteerResult)
+async def steer_turn(session_id: str, body: SteerBody, svc: Svc, who: Who) -> dict[str, Any]:
+    return await svc.call("turn/steer", rpc.TurnSteerParams(session_id=session_id, input=body.input), who)
+
+
+@api.post("/sessions/{session_id}/interrupt", response_model=rpc.TurnInterruptResult)
+async def interrupt_turn(session_id: str, svc: Svc, who: Who) -> dict[str, Any]:
+    return await svc.call("turn/interrupt", rpc.SessionIdParams(session_id=session_id), who)
+
+
+@api.post("/approvals/{approval_id}")
+async def respond_approval(approval_id: str, body: ApprovalBody, svc: Svc, who: Who) -> dict[str, Any]:
+    params = rpc.ApprovalRespondParams(approval_id=approval_id, decision=body.decision, reason=body.reason)
+    return await svc.call("approval/respond", params, who)
+
+
+@api.get("/models", response_model=rpc.ModelsListResult)
+async def list_models(svc: Svc, who: Who) -> dict[str, Any]:
+    return await svc.call("models/list", rpc.Empty(), who)
+
+
+@api.get("/tools", response_model=rpc.ToolsListResult)
+async def list_tools(svc: Svc, who: Who, session_id: str | None = None) -> dict[str, Any]:
+    return await svc.call("tools/list", rpc.ToolsListParams(session_id=session_id), who)
+
+
+@api.get("/workspaces", response_model=rpc.WorkspaceListResult)
+async def list_workspaces(svc: Svc, who: Who) -> dict[str, Any]:
+    return await svc.call("workspace/list", rpc.Empty(), who)
+
+
+@dataclass
+class _Target:
+    service: Service
+    session_id: str
+    caller: Caller
+    hidden: set[str]
+
+
+async def _journaled_session(session_id: str, svc: Svc, who: Who) -> _Target:
+    """The session must exist before the stream starts (a 404, not an empty stream)."""
+    with rpc_errors():
+        session = await svc.runtime.get_session(session_id)
+    hidden = {session.workspace} | (await svc.workspaces() if who.read_only else set())
+    return _Target(svc, session_id, who, hidden)
+
+
+@api.get("/sessions/{session_id}/events", response_class=EventSourceResponse)
+async def events(
+    target: Annotated[_Target, Depends(_journaled_session)],
+    after_seq: Annotated[int, Query(ge=0)] = 0,
+    follow: bool = True,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> AsyncIterator[ServerSentEvent]:
+    """The session's journal after ``after_seq`` (or ``Last-Event-ID``), then live events."""
+    if last_event_id and last_event_id.strip().isdigit():
+        after_seq = int(last_event_id)
+    if follow:
+        stream = target.service.runtime.subscribe(target.session_id, after_seq)
+    else:
+        stream = _journal(target.service, target.session_id, after_seq)
+    try:
+        async for event in stream:
+            if target.caller.read_only:
+                data = json.dumps(redact(event, target.hidden))
+            else:
+                data = event.model_dump_json()
+            yield ServerSentEvent(raw_data=data, id=str(event.seq), event=event.type)
+    finally:
+        await stream.aclose()  # type: ignore[attr-defined]
+
+
+def install(app: FastAPI, service: Service, auth: Auth) -> None:
+    """Add the ``/api/v1`` routes and the error handlers to ``app``."""
+    app.state.auth, app.state.service = auth, service
+
+    @app.exception_handler(RpcError)
+    async def _rpc_error(request: Request, exc: RpcError) -> JSONResponse:
+        return JSONResponse({"error": exc.to_wire()}, status_code=HTTP_STATUS.get(exc.code, 500))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = json.loads(json.dumps(exc.errors(), default=str))
+        error = RpcError(ErrorCode.INVALID_PARAMS, "invalid request: " + "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors), errors)
+        return JSONResponse({"error": error.to_wire()}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def _internal(request: Request, exc: Exception) -> JSONResponse:  # a bug; logged by uvicorn
+        error = RpcError(ErrorCode.INTERNAL_ERROR, f"internal error: {type(exc).__name__}")
+        return JSONResponse({"error": error.to_wire()}, status_code=500)
+
+    app.include_router(api)
+
+
+async def _journal(service: Service, session_id: str, after_seq: int) -> AsyncIterator[Any]:
+    """The journal as it stands now, then the end."""
+    store = service.runtime.store
+    end = await store.last_seq(session_id)
+    while after_seq < end:
+        page = await store.events_after(session_id, after_seq, 1000)
+        if not page:
+            return
+        for event in page:
+            if event.seq > end:
+                return
+            yield event
+            after_seq = event.seq

@@ -1,0 +1,253 @@
+"""JSON-RPC 2.0 over WebSocket (``/ws``): one :class:`Connection` per socket.
+
+Frames are JSON-RPC 2.0 requests, notifications or batches (https://www.jsonrpc.org/specification).
+``initialize`` must come first and is handled before the next frame is read; after it, requests
+run concurrently (at most :data:`MAX_IN_FLIGHT` per connection; reading pauses when that many are
+running, so a flood slows the sender down instead of growing memory) and their responses may come
+back in any order, matched by ``id``. A bad frame gets an error response and the connection stays.
+
+``session/subscribe`` starts a pump: after the response is sent, every journaled event of the
+session after ``afterSeq`` goes out as an ``event`` notification, then live events, in seq order.
+Closing the socket stops the pumps; it never stops a turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from fastapi import WebSocket
+from pydantic import ValidationError
+from starlette.websockets import WebSocketDisconnect
+
+from .. import __version__
+from ..protocol import rpc
+from ..protocol.rpc import EVENT_NOTIFICATION, METHODS, PROTOCOL_VERSION, ErrorCode, RpcError
+from .auth import Auth, AuthError, Caller, bearer, redact
+from .methods import Service, rpc_errors
+
+log = logging.getLogger(__name__)
+
+MAX_REQUEST_BYTES = 4 * 1024 * 1024
+"""Larger requests get ``-32600`` and the connection stays open (frames over 16 MiB, the
+WebSocket layer's own limit, close it with code 1009)."""
+MAX_IN_FLIGHT = 64
+
+
+def _error(id_: Any, error: RpcError) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": id_, "error": error.to_wire()}
+
+
+def invalid_params(exc: ValidationError) -> RpcError:
+    errors = exc.errors(include_url=False, include_context=False, include_input=False)
+    problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'params'}: {e['msg']}" for e in errors)
+    return RpcError(ErrorCode.INVALID_PARAMS, f"invalid params: {problems}", errors)
+
+
+class Connection:
+    """One WebSocket client: its auth, its subscriptions, its requests in flight."""
+
+    def __init__(self, ws: WebSocket, service: Service, auth: Auth, header_caller: Caller | None) -> None:
+        self.ws = ws
+        self.service = service
+        self.auth = auth
+        self.header_caller = header_caller
+        self.caller: Caller | None = None  # set by initialize
+        self._send_lock = asyncio.Lock()
+        self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
+        self._pumps: dict[str, asyncio.Task[None]] = {}
+        # subscribe/unsubscribe take effect in the order they arrived, though requests run concurrently
+        self._subscriptions_lock = asyncio.Lock()
+        self._closed = False
+
+    # -- the socket ------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        tasks: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                message = await self.ws.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                frame = message.get("text")
+                if frame is None:
+                    raw = message.get("bytes") or b""
+                    frame = raw.decode("utf-8", "replace")
+                if self.caller is None:  # initialize (or whatever comes first) is handled in order
+                    await self._frame(frame)
+                    continue
+                await self._slots.acquire()
+                task = asyncio.create_task(self._frame(frame, release=True))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+        except WebSocketDisconnect:
+            pass
+        finally:
+            self._closed = True
+            for pump in self._pumps.values():
+                pump.cancel()
+            # Requests already running finish (a half-done turn/start must not be cut); their
+            # answers go nowhere.
+
+    async def _send(self, text: str) -> None:
+        if self._closed:
+            return
+        async with self._send_lock:
+            try:
+                await self.ws.send_text(text)
+            except Exception:  # the client went away; the reader loop sees the disconnect
+                self._closed = True
+
+    # -- frames ----------------------------------------------------------------------------------
+
+    async def _frame(self, frame: str, release: bool = False) -> None:
+        try:
+            after: list[asyncio.Event] = []
+            size = len(frame) if len(frame) * 4 <= MAX_REQUEST_BYTES else len(frame.encode("utf-8", "replace"))
+            if size > MAX_REQUEST_BYTES:
+                err = RpcError(ErrorCode.INVALID_REQUEST,
+                               f"request of {size:,} bytes is larger than the limit of {MAX_REQUEST_BYTES:,}")
+                await self._send(json.dumps(_error(None, err)))
+                return
+            try:
+                message = json.loads(frame)
+            except ValueError as exc:
+                await self._send(json.dumps(_error(None, RpcError(ErrorCode.PARSE_ERROR, f"not JSON: {exc}"))))
+                return
+            if isinstance(message, list):
+                if not message:
+                    await self._send(json.dumps(_error(None, RpcError(ErrorCode.INVALID_REQUEST, "empty batch"))))
+                    return
+                answers = [a for a in [await self._request(m, after) for m in message] if a is not None]
+                if answers:
+                    await self._send(json.dumps(answers))
+            else:
+                answer = await self._request(message, after)
+                if answer is not None:
+                    await self._send(json.dumps(answer))
+            for sent in after:  # subscriptions start once their response is out
+                sent.set()
+        finally:
+            if release:
+                self._slots.release()
+
+    async def _request(self, message: Any, after: list[asyncio.Event]) -> dict[str, Any] | None:
+        """Answer one request object; None for a notification (no ``id``)."""
+        id_ = message.get("id") if isinstance(message, dict) else None
+        if not isinstance(id_, str | int) or isinstance(id_, bool):
+            id_ = None
+        notification = isinstance(message, dict) and "id" not in message  # answered with nothing
+        try:
+            if not isinstance(message, dict) or message.get("jsonrpc") != "2.0" or not isinstance(
+                message.get("method"), str
+            ):
+                raise RpcError(ErrorCode.INVALID_REQUEST,
+                               'a request is an object with "jsonrpc": "2.0", a string "method" and an "id"')
+            result = await self._dispatch(message["method"], message.get("params"), after)
+        except RpcError as exc:
+            return None if notification else _error(id_, exc)
+        except Exception as exc:
+            log.exception("%s failed", message.get("method"))
+            error = RpcError(ErrorCode.INTERNAL_ERROR, f"internal error: {type(exc).__name__}: {exc}")
+            return None if notification else _error(id_, error)
+        if notification:
+            return None
+        return {"jsonrpc": "2.0", "id": id_, "result": result}
+
+    async def _dispatch(self, method: str, params: Any, after: list[asyncio.Event]) -> dict[str, Any]:
+        spec = METHODS.get(method)
+        if spec is None:
+            raise RpcError(ErrorCode.METHOD_NOT_FOUND, f"no method {method!r}", {"methods": list(METHODS)})
+        if params is None:
+            params = {}
+        if not isinstance(params, dict):
+            raise RpcError(ErrorCode.INVALID_PARAMS, "params must be an object (named parameters)")
+        try:
+            p = spec.params.model_validate(params)
+        except ValidationError as exc:
+            raise invalid_params(exc) from None
+        if method == "initialize":
+            return self._initialize(p)  # type: ignore[arg-type]
+        if self.caller is None:
+            raise RpcError(ErrorCode.NOT_INITIALIZED, f"call initialize before {method}")
+        if method == "session/subscribe":
+            async with self._subscriptions_lock:
+                return await self._subscribe(p, after)  # type: ignore[arg-type]
+        if method == "session/unsubscribe":
+            async with self._subscriptions_lock:
+                pump = self._pumps.pop(p.session_id, None)  # type: ignore[attr-defined]
+                if pump is not None:
+                    pump.cancel()
+            return {}
+        return await self.service.call(method, p, self.caller)
+
+    def _initialize(self, p: rpc.InitializeParams) -> dict[str, Any]:
+        if self.caller is not None:
+            raise RpcError(ErrorCode.INVALID_REQUEST, "already initialized")
+        if p.protocol_version != PROTOCOL_VERSION:
+            raise RpcError(ErrorCode.INVALID_PARAMS, f"protocol version {p.protocol_version!r} is not supported",
+                           {"supported": [PROTOCOL_VERSION]})
+        if p.auth_token:
+            try:
+                caller = self.auth.caller(p.auth_token)
+            except AuthError as exc:
+                raise RpcError(ErrorCode.UNAUTHORIZED, str(exc)) from None
+        elif self.header_caller is not None:
+            caller = self.header_caller
+        else:
+            try:
+                caller = self.auth.caller(None)
+            except AuthError as exc:
+                raise RpcError(ErrorCode.UNAUTHORIZED, str(exc)) from None
+        self.caller = caller
+        return rpc.InitializeResult(
+            protocol_version=PROTOCOL_VERSION,
+            server_info=rpc.ServerInfo(name="cowork", version=__version__),
+            capabilities=rpc.Capabilities(methods=list(METHODS), read_only=caller.read_only,
+                                          max_request_bytes=MAX_REQUEST_BYTES),
+        ).model_dump(mode="json")
+
+    # -- subscriptions -----------------------------------------------------------------------------
+
+    async def _subscribe(self, p: rpc.SubscribeParams, after: list[asyncio.Event]) -> dict[str, Any]:
+        runtime = self.service.runtime
+        with rpc_errors():
+            session = await runtime.get_session(p.session_id)
+        old = self._pumps.pop(p.session_id, None)
+        if old is not None:
+            old.cancel()
+        sent = asyncio.Event()
+        after.append(sent)
+        hidden = {session.workspace} | (await self.service.workspaces() if self.caller and self.caller.read_only else set())
+        self._pumps[p.session_id] = asyncio.create_task(self._pump(p.session_id, p.after_seq, sent, hidden))
+        return rpc.SubscribeResult(last_seq=await runtime.store.last_seq(p.session_id)).model_dump(mode="json")
+
+    async def _pump(self, session_id: str, after_seq: int, sent: asyncio.Event, hidden: set[str]) -> None:
+        await sent.wait()
+        read_only = self.caller is not None and self.caller.read_only
+        head = '{"jsonrpc":"2.0","method":"%s","params":' % EVENT_NOTIFICATION
+        events = self.service.runtime.subscribe(session_id, after_seq)
+        try:
+            async for event in events:
+                body = json.dumps(redact(event, hidden)) if read_only else event.model_dump_json()
+                await self._send(head + body + "}")
+                if self._closed:
+                    return
+        finally:
+            await events.aclose()  # type: ignore[attr-defined]
+
+
+async def serve_websocket(ws: WebSocket, service: Service, auth: Auth) -> None:
+    """The ``/ws`` endpoint: check the handshake's token and origin, then run a :class:`Connection`."""
+    try:
+        auth.check_origin(ws.headers.get("origin"))
+        token = bearer(ws.headers.get("authorization"))
+        header_caller = auth.caller(token) if token else None
+    except AuthError as exc:
+        log.info("refused a WebSocket: %s", exc)
+        await ws.close(code=1008, reason=str(exc)[:120])
+        return
+    await ws.accept()
+    await Connection(ws, service, auth, header_caller).run()

@@ -1,0 +1,233 @@
+"""``cowork chat``: the REPL in a pseudo-terminal (pexpect), with piped stdin, and against a
+separately started ``cowork serve``."""
+
+from __future__ import annotations
+
+import io
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from e2e_support import COWORK, MODEL, Cowork
+from fakemodel import FakeModelServer, reply, text, tool_call
+
+pexpect = pytest.importorskip("pexpect", reason="pexpect is needed to drive cowork in a pseudo-terminal")
+
+PROMPT = r"cowork(\[[a-z-]+\])?> "
+APPROVAL = re.escape("allow? [y] once")
+CPR = re.escape("\x1b[6n")  # prompt_toolkit asks the terminal where the cursor is; answer so it does not wait
+SESSION_ID = re.compile(r"session (ses_[0-9a-f]{32})")
+ANSI = re.compile(r"\x1b(\[[0-9;?]*[ -/]*[@-~]|\][^\x07]*\x07|[()][A-Z0-9]|[=>])")
+
+
+class Chat:
+    """``cowork chat`` in a pty; ``.seen`` is everything it printed (escape codes removed)."""
+
+    def __init__(self, cw: Cowork, *args: str) -> None:
+        self.log = io.StringIO()
+        self.child = pexpect.spawn(
+            COWORK, ["chat", "--dir", str(cw.workspace), "--model", MODEL, *args],
+            env=cw.env(TERM="xterm", NO_COLOR=None), cwd=str(cw.workspace), encoding="utf-8",
+            timeout=20, dimensions=(50, 200),
+        )
+        self.child.logfile_read = self.log
+        self.mark = 0
+
+    @property
+    def seen(self) -> str:
+        return ANSI.sub("", self.log.getvalue())
+
+    def since_mark(self) -> str:
+        """What was printed since the last :meth:`send`."""
+        return ANSI.sub("", self.log.getvalue()[self.mark:])
+
+    def expect(self, pattern: str) -> str:
+        """Wait for ``pattern`` (a regex), answering cursor-position requests on the way."""
+        while self.child.expect([CPR, pattern]) == 0:
+            self.child.send("\x1b[1;1R")
+        return self.child.after
+
+    def prompt(self) -> None:
+        self.expect(PROMPT)
+
+    def send(self, line: str) -> None:
+        """Type ``line`` and Enter at the prompt."""
+        self.mark = len(self.log.getvalue())
+        self.child.send(line + "\r")
+
+    def do(self, line: str, *patterns: str) -> str:
+        """Send ``line``, wait for each of ``patterns`` in turn, then for the prompt; returns
+        what was printed meanwhile."""
+        self.send(line)
+        for p in patterns:
+            self.expect(p)
+        self.prompt()
+        return self.since_mark()
+
+    def finish(self) -> int:
+        while self.child.expect([CPR, pexpect.EOF]) == 0:
+            self.child.send("\x1b[1;1R")
+        self.child.close()
+        return self.child.exitstatus
+
+
+@pytest.fixture
+def chat(cw: Cowork):
+    made: list[Chat] = []
+
+    def start(*args: str) -> Chat:
+        c = Chat(cw, *args)
+        made.append(c)
+        return c
+
+    yield start
+    for c in made:
+        if c.child.isalive():
+            c.child.terminate(force=True)
+
+
+def test_conversation_commands_and_sessions(cw: Cowork, srv: FakeModelServer, chat) -> None:
+    srv.script(
+        reply(text("Hi there, I am the fake model.")),
+        reply(tool_call("write", {"path": "a.txt", "content": "approved\n"})),
+        reply(text("Wrote a.txt.")),
+        reply(tool_call("bash", {"command": "echo ran > b.txt"})),
+        reply(text("Ran the command.")),
+        reply(text("Second session answer.")),
+    )
+    c = chat()
+    first = SESSION_ID.search(c.expect(SESSION_ID.pattern)).group(1)  # type: ignore[union-attr]
+    c.prompt()
+
+    # A message streams an answer.
+    out = c.do("hello", re.escape("Hi there, I am the fake model."), "done")
+    assert "1 requests" in out
+
+    # A write needs approval: answered inline.
+    c.send("write a.txt")
+    c.expect(APPROVAL)
+    assert not (cw.workspace / "a.txt").exists()
+    c.send("y")
+    c.expect(re.escape("Wrote a.txt."))
+    c.prompt()
+    assert "allowed once" in c.since_mark()
+    assert (cw.workspace / "a.txt").read_text() == "approved\n"
+
+    # /mode yolo: bash runs without asking.
+    c.do("/mode yolo", "mode: yolo")
+    out = c.do("run it", re.escape("Ran the command."))
+    assert "allow?" not in out
+    assert (cw.workspace / "b.txt").read_text() == "ran\n"
+
+    # Catalogue commands, help, an unknown command.
+    out = c.do("/tools", "permission")
+    assert re.search(r"bash\s+allow", out) and re.search(r"write\s+allow", out), out
+    out = c.do("/models", "usable")
+    assert "openai:fake-model" in out or "openai:" in out
+    out = c.do("/help", re.escape("/resume ID"))
+    assert "/sessions" in out and "/exit" in out
+    out = c.do("/foo", "unknown command /foo")
+    assert "/help" in out
+
+    # A second session, then back to the first one.
+    out = c.do("/new", SESSION_ID.pattern)
+    second = SESSION_ID.search(out).group(1)  # type: ignore[union-attr]
+    assert second != first and "yolo" in out
+    c.do("another question", re.escape("Second session answer."))
+    out = c.do("/sessions", second)
+    assert first in out and "hello" in out  # the first one is titled by its first message
+    out = c.do(f"/resume {first[:12]}", re.escape(f"session {first}"))
+    assert "› hello" in out and "Hi there, I am the fake model." in out and "Wrote a.txt." in out
+    assert "Second session answer." not in out
+    out = c.do("/mode default", "mode: default")
+
+    c.send("/exit")
+    assert c.finish() == 0, c.seen
+    assert len(srv.requests) == 6
+
+
+def test_ctrl_c_interrupts_a_turn_and_the_chat_goes_on(cw: Cowork, srv: FakeModelServer, chat) -> None:
+    slow = "Counting slowly: " + " ".join(str(i) for i in range(400))
+    srv.script(
+        reply(tool_call("write", {"path": "c.txt", "content": "c\n"})),
+        reply(text(slow, chunk_size=2), delay=0.05),  # ~40 s if nobody stops it
+        reply(text("Back again.")),
+    )
+    c = chat()
+    c.prompt()
+    c.send("write c.txt, then count")
+    c.expect(APPROVAL)
+    c.send("y")  # the Ctrl-C after an approval prompt must still interrupt (the prompt took SIGINT over)
+    c.expect("Counting slowly")
+    sent = time.monotonic()
+    c.child.sendintr()
+    c.expect("interrupted")
+    c.prompt()
+    assert time.monotonic() - sent < 5
+    assert "interrupting" in c.since_mark()
+    assert (cw.workspace / "c.txt").read_text() == "c\n"
+
+    c.do("are you there?", re.escape("Back again."))
+
+    # Ctrl-C at the prompt clears the line (nothing is sent); Ctrl-D on an empty line quits.
+    c.child.send("never sent")
+    c.child.sendintr()
+    c.prompt()
+    c.child.sendeof()
+    assert c.finish() == 0, c.seen
+    assert len(srv.requests) == 3
+    assert all("never sent" not in str(r) for r in srv.requests)
+
+
+def test_piped_stdin_is_a_script(cw: Cowork, srv: FakeModelServer) -> None:
+    srv.script(
+        reply(text("Scripted answer.")),
+        reply(tool_call("write", {"path": "denied.txt", "content": "no\n"})),
+        reply(text("Could not write.")),
+        reply(tool_call("write", {"path": "yes.txt", "content": "yes\n"})),
+        reply(text("Wrote yes.txt.")),
+        reply(text("Continued.")),
+    )
+    res = cw.run("chat", "--dir", str(cw.workspace), "--model", MODEL,
+                 input="hello\nwrite denied.txt\n/mode yolo\nwrite yes.txt\n/bogus\n/sessions\n")
+    assert res.code == 0, res.explain()
+    assert "Scripted answer." in res.stdout and "Wrote yes.txt." in res.stdout
+    assert "nobody at a terminal could approve it" in res.stdout  # no terminal: the approval is denied
+    assert not (cw.workspace / "denied.txt").exists()
+    assert (cw.workspace / "yes.txt").read_text() == "yes\n"
+    assert "unknown command /bogus" in res.stdout
+    session_id = SESSION_ID.search(res.stdout).group(1)  # type: ignore[union-attr]
+
+    # --continue replays the conversation, then goes on in the same session.
+    res = cw.run("chat", "--dir", str(cw.workspace), "--continue", input="and now?\n/exit\nnot read\n")
+    assert res.code == 0, res.explain()
+    assert f"session {session_id}" in res.stdout
+    replay, _, live = res.stdout.partition("› and now?")
+    assert "Scripted answer." in replay and "Wrote yes.txt." in replay
+    assert "Continued." in live
+    assert len(srv.requests) == 6
+
+
+def test_chat_with_a_separate_server(cw: Cowork, srv: FakeModelServer, tmp_path: Path) -> None:
+    srv.script(reply(text("Answer from the server.")))
+    server = cw.popen("serve", "--port", "0", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        line = server.stdout.readline()  # type: ignore[union-attr]
+        match = re.search(r"listening on (http://\S+)", line)
+        assert match, line
+        res = cw.run("chat", "--dir", str(cw.workspace), "--model", MODEL, "--server", match.group(1),
+                     input="hi server\n", env={"OPENAI_BASE_URL": None})  # the model runs in the server
+        assert res.code == 0, res.explain()
+        assert "Answer from the server." in res.stdout
+        session_id = SESSION_ID.search(res.stdout).group(1)  # type: ignore[union-attr]
+    finally:
+        server.terminate()
+        server.communicate(timeout=10)
+    assert any(s["id"] == session_id for s in cw.sessions())
+
+
+def test_unknown_server_or_session_is_a_usage_error(cw: Cowork) -> None:
+    res = cw.run("chat", "--dir", str(cw.workspace), "--session", "ses_nope", input="")
+    assert res.code == 2 and "ses_nope" in res.stderr, res.explain()
