@@ -186,19 +186,18 @@ def serve(
 # -- sessions ---------------------------------------------------------------------------------
 
 
-def _with_store(work: Callable[[Any], Awaitable[T]]) -> T:
-    """Run ``work(store)`` on the store at ``$COWORK_HOME``; an unknown session is a usage error."""
-    from ..config import database_url
-    from ..store import NotFound, Store
+def _with_client(work: Callable[[Any], Awaitable[T]], server: str | None, token: str | None) -> T:
+    """Run ``work(client)`` against ``server`` (or one in this process); an error answer (unknown
+    session, running turn…) or an unreachable server is a usage error."""
+    from ..client import ConnectionLost, CoworkError
+    from .follow import open_client
 
     async def main() -> T:
-        store = await Store.open(database_url())
         try:
-            return await work(store)
-        except NotFound as exc:
-            raise _usage_error(str(exc)) from None
-        finally:
-            await store.close()
+            async with open_client(server, token, None) as client:
+                return await work(client)
+        except (CoworkError, ConnectionLost) as exc:
+            raise _usage_error(getattr(exc, "message", None) or str(exc)) from None
 
     return asyncio.run(main())
 
@@ -208,9 +207,22 @@ def sessions_list(
     dir: Annotated[Path | None, typer.Option("--dir", "-C", help="Only sessions of this workspace.")] = None,
     limit: Annotated[int, typer.Option(min=1, help="How many, newest first.")] = 50,
     json_lines: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
 ) -> None:
     """Saved sessions, newest first."""
-    found, _ = _with_store(lambda store: store.list_sessions(dir.expanduser().resolve() if dir else None, limit))
+
+    async def page(client: Any) -> list[Any]:
+        workspace = str(dir.expanduser().resolve()) if dir else None
+        found, cursor = [], None
+        while len(found) < limit:
+            result = await client.list_sessions(workspace=workspace, cursor=cursor, limit=min(500, limit - len(found)))
+            found += result.sessions
+            if not (cursor := result.next_cursor):
+                break
+        return found
+
+    found = _with_client(page, server, token)
     if json_lines:
         for s in found:
             print(s.model_dump_json())
@@ -228,19 +240,24 @@ def sessions_list(
 def sessions_show(
     session_id: Annotated[str, typer.Argument(help="Session id (from `cowork sessions list`).")],
     json_lines: Annotated[bool, typer.Option("--json", help="Print the journal as JSON lines.")] = False,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
 ) -> None:
     """Replay a session's transcript from the journal."""
     from .render import Renderer
 
-    async def journal(store: Any) -> list[Any]:
-        await store.get_session(session_id)
-        events, last = [], 0
-        while page := await store.events_after(session_id, last, 5000):
-            events.extend(page)
-            last = page[-1].seq
+    async def journal(client: Any) -> list[Any]:
+        last = (await client.get_session(session_id)).last_seq
+        events: list[Any] = []
+        if last:
+            async with await client.subscribe(session_id, after_seq=0) as sub:
+                async for ev in sub:
+                    events.append(ev)
+                    if ev.seq >= last:
+                        break
         return events
 
-    events = _with_store(journal)
+    events = _with_client(journal, server, token)
     if json_lines:
         for ev in events:
             print(ev.model_dump_json())
@@ -249,9 +266,13 @@ def sessions_show(
 
 
 @sessions_app.command("delete")
-def sessions_delete(session_id: Annotated[str, typer.Argument(help="Session id.")]) -> None:
+def sessions_delete(
+    session_id: Annotated[str, typer.Argument(help="Session id.")],
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+) -> None:
     """Delete a session, its journal and its history."""
-    _with_store(lambda store: store.delete_session(session_id))
+    _with_client(lambda client: client.delete_session(session_id), server, token)
     out.print(f"deleted {session_id}")
 
 
