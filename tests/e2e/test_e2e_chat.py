@@ -3,19 +3,26 @@ separately started ``cowork serve``."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import re
 import subprocess
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from e2e_support import COWORK, MODEL, Cowork
-from fakemodel import FakeModelServer, reply, text, tool_call
+from fakemodel import FakeModelServer, hang, reply, text, tool_call
+from rich.console import Console
+
+from cowork.cli import chat as chat_cli
+from cowork.client import Client, CoworkError
+from cowork.protocol.rpc import ErrorCode
 
 pexpect = pytest.importorskip("pexpect", reason="pexpect is needed to drive cowork in a pseudo-terminal")
 
-PROMPT = r"cowork(\[[a-z-]+\])?> "
+PROMPT = r"cowork(\[[a-z-]+\])?>"  # prompt_toolkit draws the space after it as a cursor move
 APPROVAL = re.escape("allow? [y] once")
 CPR = re.escape("\x1b[6n")  # prompt_toolkit asks the terminal where the cursor is; answer so it does not wait
 SESSION_ID = re.compile(r"session (ses_[0-9a-f]{32})")
@@ -45,12 +52,25 @@ class Chat:
 
     def expect(self, pattern: str) -> str:
         """Wait for ``pattern`` (a regex), answering cursor-position requests on the way."""
-        while self.child.expect([CPR, pattern]) == 0:
-            self.child.send("\x1b[1;1R")
+        try:
+            while self.child.expect([CPR, pattern]) == 0:
+                self.child.send("\x1b[1;1R")
+        except (pexpect.TIMEOUT, pexpect.EOF) as exc:
+            raise AssertionError(f"no {pattern!r} in what cowork chat printed:\n{self.tidy()[-3000:]}") from exc
         return self.child.after
 
     def prompt(self) -> None:
+        """Wait for a new prompt. prompt_toolkit starts each one by asking where the cursor is, and
+        redraws the prompt as the line is edited, so the prompt's text alone could be an old one."""
+        try:
+            self.child.expect(CPR)
+        except (pexpect.TIMEOUT, pexpect.EOF) as exc:
+            raise AssertionError(f"no new prompt; cowork chat printed:\n{self.tidy()[-3000:]}") from exc
+        self.child.send("\x1b[1;1R")
         self.expect(PROMPT)
+
+    def tidy(self) -> str:
+        return re.sub(r"\s*\n\s*\n\s*", "\n", self.seen)  # without the blank lines of redraws
 
     def send(self, line: str) -> None:
         """Type ``line`` and Enter at the prompt."""
@@ -146,6 +166,8 @@ def test_conversation_commands_and_sessions(cw: Cowork, srv: FakeModelServer, ch
     c.send("/exit")
     assert c.finish() == 0, c.seen
     assert len(srv.requests) == 6
+    history = (cw.home / "chat_history").read_text()
+    assert "+hello" in history and "+/mode yolo" in history
 
 
 def test_ctrl_c_interrupts_a_turn_and_the_chat_goes_on(cw: Cowork, srv: FakeModelServer, chat) -> None:
@@ -210,22 +232,69 @@ def test_piped_stdin_is_a_script(cw: Cowork, srv: FakeModelServer) -> None:
     assert len(srv.requests) == 6
 
 
-def test_chat_with_a_separate_server(cw: Cowork, srv: FakeModelServer, tmp_path: Path) -> None:
-    srv.script(reply(text("Answer from the server.")))
+def test_chat_with_a_separate_server(cw: Cowork, srv: FakeModelServer) -> None:
+    srv.script(hang(seconds=30), reply(text("Answer from the server.")))
     server = cw.popen("serve", "--port", "0", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         line = server.stdout.readline()  # type: ignore[union-attr]
         match = re.search(r"listening on (http://\S+)", line)
         assert match, line
-        res = cw.run("chat", "--dir", str(cw.workspace), "--model", MODEL, "--server", match.group(1),
-                     input="hi server\n", env={"OPENAI_BASE_URL": None})  # the model runs in the server
+        url = match.group(1)
+        chat = ["chat", "--server", url, "--dir", str(cw.workspace)]
+        no_model = {"OPENAI_BASE_URL": None}  # the model runs in the server, not in the chat
+
+        # Another client's turn is running in the session: a message is refused, the chat goes on.
+        with Client(url) as client:
+            info = client.create_session(str(cw.workspace), model=MODEL)
+            client.start_turn(info.id, "a long job")
+            srv.wait_for_requests(1, timeout=10)
+            res = cw.run(*chat, "--session", info.id, input="hello\n/models\n", env=no_model)
+            assert client.interrupt_turn(info.id)
         assert res.code == 0, res.explain()
+        assert "a turn is running in this session" in res.stdout
+        assert "already has a running turn" in res.stdout and "usable" in res.stdout
+
+        res = cw.run(*chat, "--continue", input="hi server\n", env=no_model)
+        assert res.code == 0, res.explain()
+        assert f"session {info.id}" in res.stdout
+        assert "› a long job" in res.stdout and "interrupted" in res.stdout  # the replay
         assert "Answer from the server." in res.stdout
-        session_id = SESSION_ID.search(res.stdout).group(1)  # type: ignore[union-attr]
     finally:
         server.terminate()
         server.communicate(timeout=10)
-    assert any(s["id"] == session_id for s in cw.sessions())
+    assert len(srv.requests) == 2
+
+
+def test_repl_reports_refused_turns_and_completes_arguments() -> None:
+    """In-process: what the REPL prints for errors the server answers, and what Tab offers."""
+    class Refusing:
+        async def start_turn(self, session_id: str, text: str) -> None:
+            raise CoworkError(ErrorCode.MODEL_CONFIG, "openai:gpt-x needs OPENAI_API_KEY")
+
+    class Lines:
+        def __init__(self, *lines: str) -> None:
+            self.lines = list(lines)
+
+        async def read(self) -> str | None:
+            return self.lines.pop(0) if self.lines else None
+
+    buf = io.StringIO()
+    console = Console(file=buf, width=120)
+    chat = chat_cli.Chat(Refusing(), Path("/tmp"), console, console)  # type: ignore[arg-type]
+    chat.session, chat.sub = SimpleNamespace(id="ses_1", title="t", mode="default"), object()  # type: ignore[assignment]
+    assert asyncio.run(chat_cli.repl(chat, Lines("hello", "/mode sideways", "/nope", "/exit", "never read"))) == 0
+    printed = buf.getvalue()
+    assert "error: openai:gpt-x needs OPENAI_API_KEY" in printed
+    assert "usage: /mode default|read-only|yolo" in printed
+    assert "unknown command /nope" in printed and "/resume" in printed
+
+    chat.session_choices = [("ses_abc", "first"), ("ses_abd", "second")]
+    chat.model_choices = [("openai:gpt-5.1", ""), ("local:smollm2-135m", "")]
+    assert [c[0] for c in chat_cli.complete(chat, "/mo")] == ["/model ", "/models", "/mode "]
+    assert [c[0] for c in chat_cli.complete(chat, "/resume ses_ab")] == ["ses_abc", "ses_abd"]
+    assert [(c[0], c[1]) for c in chat_cli.complete(chat, "/model loc")] == [("local:smollm2-135m", -3)]
+    assert [c[0] for c in chat_cli.complete(chat, "/mode ")] == ["default", "read-only", "yolo"]
+    assert list(chat_cli.complete(chat, "hello /mo")) == []
 
 
 def test_unknown_server_or_session_is_a_usage_error(cw: Cowork) -> None:

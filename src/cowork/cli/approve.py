@@ -19,8 +19,7 @@ NO_TERMINAL = "nobody at a terminal could approve it; run with --yes to allow to
 
 async def ask(event: Any, console: Console) -> tuple[ApprovalDecision, str | None]:
     """Prompt for ``event`` (an ``approval.requested``); returns (decision, reason)."""
-    if not sys.stdin.isatty():
-        console.print(f"[yellow]  denied: {NO_TERMINAL}[/yellow]")
+    if not sys.stdin.isatty():  # the renderer shows the denial when approval.resolved arrives
         return "deny", NO_TERMINAL
     from prompt_toolkit import PromptSession
 

@@ -67,24 +67,28 @@ class Chat:
         self.err = err
         self.session: SessionInfo | None = None
         self.sub: Subscription | None = None
-        self.session_choices: list[tuple[str, str]] = []  # (id, title) for completion
+        self.session_choices: list[tuple[str, str]] = []  # (id, title · updated) for completion
         self.model_choices: list[tuple[str, str]] = []  # (model, detail) for completion
 
     # -- sessions -----------------------------------------------------------------------------
 
     async def open(self, info: SessionInfo, *, replay: bool) -> None:
-        """Make ``info`` the current session; ``replay`` renders its transcript first."""
-        if self.sub is not None:
-            await self.sub.close()
-            self.sub = None
-        self.session = info
-        self.workspace = Path(info.workspace)
+        """Make ``info`` the current session; ``replay`` renders its transcript first. On failure
+        the current session stays as it was."""
         sub = await self.client.subscribe(info.id, after_seq=0 if replay else info.last_seq)
-        self.sub = sub
-        if replay and sub.subscribed_seq:
-            events = []
-            while sub.last_seq < sub.subscribed_seq:
+        events = []
+        try:
+            while replay and sub.subscribed_seq and sub.last_seq < sub.subscribed_seq:
                 events.append(await sub.next(timeout=REPLAY_TIMEOUT))
+        except BaseException as exc:
+            await sub.close()
+            if isinstance(exc, TimeoutError):
+                raise ChatError(f"the server did not send the journal of {info.id} in time") from None
+            raise
+        old, self.sub, self.session, self.workspace = self.sub, sub, info, Path(info.workspace)
+        if old is not None:
+            await old.close()
+        if events:
             Renderer(self.out).replay(events)
         self.say_session("session")
         if info.status == "running":
@@ -127,7 +131,10 @@ class Chat:
     async def refresh_choices(self) -> None:
         """What the completer offers: the workspace's sessions, the models (once)."""
         try:
-            self.session_choices = [(s.id, s.title) for s in await self.workspace_sessions()]
+            self.session_choices = [
+                (s.id, " · ".join(filter(None, [s.title, s.updated_at.astimezone().strftime("%Y-%m-%d %H:%M")])))
+                for s in await self.workspace_sessions() if self.session is None or s.id != self.session.id
+            ]
             if not self.model_choices:
                 models = await self.client.list_models()
                 self.model_choices = [(m.model, m.detail) for m in models.models]
@@ -194,7 +201,8 @@ class Chat:
             self.session = await self.client.update_session(self.current.id, mode=arg)  # type: ignore[arg-type]
             self.out.print(f"mode: {self.session.mode} ({MODE_HELP[self.session.mode]})")
         else:
-            raise ChatError(f"unknown command {name}; commands: {' '.join(COMMANDS)} (/help explains them)")
+            raise ChatError(f"unknown command {name}; commands: {' '.join(COMMANDS)} (/help explains them; "
+                            "start a message with // to send a line beginning with /)")
         return True
 
     @property
@@ -235,13 +243,21 @@ class Chat:
 
     async def list_tools(self) -> None:
         tools = await self.client.list_tools(self.current.id)
-        table = Table("tool", "permission", "changes files", "description", box=None)
-        table.columns[3].no_wrap, table.columns[3].overflow = True, "ellipsis"
-        for t in tools:
-            first = t.description.strip().split(". ")[0].splitlines()[0].rstrip(".") if t.description.strip() else ""
-            table.add_row(t.name, t.permission or "", "yes" if t.mutating else "no", first)
+        rows = [(t.name, t.permission or "", "yes" if t.mutating else "no", _first_sentence(t.description))
+                for t in tools]
+        table = Table(box=None)
+        for i, header in enumerate(("tool", "permission", "changes files")):
+            table.add_column(header, no_wrap=True, min_width=max([len(header), *(len(r[i]) for r in rows)]))
+        table.add_column("description", no_wrap=True, overflow="ellipsis")
+        for row in rows:
+            table.add_row(*row)
         self.out.print(table)
         self.out.print(f"mode {self.current.mode}: {MODE_HELP[self.current.mode]}", style="dim")
+
+
+def _first_sentence(text: str) -> str:
+    lines = text.strip().splitlines()
+    return lines[0].split(". ")[0].rstrip(".") if lines else ""
 
 
 def _title(text: str) -> str:
@@ -362,31 +378,36 @@ async def run_chat(workspace: Path, model: str | None, base_url: str | None, mod
             try:
                 info, resumed = await _first_session(client, workspace, model, mode, continue_, session_id)
                 await chat.open(info, replay=resumed)
-            except CoworkError as exc:
-                raise UsageError(exc.message) from None
+            except (CoworkError, ChatError) as exc:
+                raise UsageError(getattr(exc, "message", str(exc))) from None
             interactive = sys.stdin.isatty() and sys.stdout.isatty()
-            reader: TerminalInput | PipedInput = TerminalInput(chat) if interactive else PipedInput(chat)
             if interactive:
                 out.print("/help for commands, /exit or Ctrl-D to quit", style="dim")
-            while (line := await reader.read()) is not None:
-                text = line.strip()
-                if not text:
-                    continue
-                try:
-                    if text.startswith("//"):
-                        await chat.send(line.lstrip()[1:])
-                    elif text.startswith("/"):
-                        if not await chat.command(text):
-                            break
-                    else:
-                        await chat.send(line)
-                except ChatError as exc:
-                    out.print(Text(str(exc), style="yellow"))
-                except CoworkError as exc:
-                    out.print(Text(f"error: {exc.message}", style="red"))
-            return 0
+            return await repl(chat, TerminalInput(chat) if interactive else PipedInput(chat))
     except ConnectionLost as exc:
         raise UsageError(str(exc)) from None
+
+
+async def repl(chat: Chat, reader: Any) -> int:
+    """Read lines from ``reader`` (``await reader.read()``: a line, None at the end) and carry
+    them out until the end or ``/exit``; returns the exit code."""
+    while (line := await reader.read()) is not None:
+        text = line.strip()
+        if not text:
+            continue
+        try:
+            if text.startswith("//"):
+                await chat.send(line.lstrip()[1:])
+            elif text.startswith("/"):
+                if not await chat.command(text):
+                    break
+            else:
+                await chat.send(line)
+        except ChatError as exc:
+            chat.out.print(Text(str(exc), style="yellow"))
+        except CoworkError as exc:  # e.g. -32020: the model is not usable (missing key…)
+            chat.out.print(Text(f"error: {exc.message}", style="red"))
+    return 0
 
 
 class UsageError(Exception):
@@ -411,4 +432,4 @@ async def _first_session(client: AsyncClient, workspace: Path, model: str | None
     return info, True
 
 
-__all__ = ["COMMANDS", "MODES", "Chat", "UsageError", "complete", "run_chat"]
+__all__ = ["COMMANDS", "MODES", "Chat", "ChatError", "UsageError", "complete", "repl", "run_chat"]
