@@ -88,6 +88,8 @@ class Renderer:
         if self.json_lines:
             sys.stdout.write(ev.model_dump_json() + "\n")
             sys.stdout.flush()
+            if ev.type == "approval.resolved":  # a decision is news for the person too (stderr)
+                self._on_approval_resolved(ev)
             return
         handler = getattr(self, "_on_" + ev.type.replace(".", "_"), None)
         if handler is not None:

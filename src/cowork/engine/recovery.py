@@ -12,6 +12,7 @@ Its journal says where it stood:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 from ..protocol import ApprovalRequested, ApprovalResolved, Event, ItemCompleted, ItemDelta, ItemStarted, ToolCall
@@ -21,22 +22,32 @@ STOPPED_CALL = "cowork stopped while this call was running; it was not run again
 
 
 def open_items(events: Sequence[Event]) -> list:
-    """Items started but never completed, with the text their deltas carried, ready to close."""
+    """Items started but never completed, ready to close: a message with the text its deltas
+    carried, a tool call with the arguments its deltas carried (a JSON object when they parse)."""
     items: dict[str, object] = {}
+    fragments: dict[str, list[str]] = {}
     for ev in events:
         if isinstance(ev, ItemStarted):
             items[ev.item.id] = ev.item.model_copy(deep=True)
-        elif isinstance(ev, ItemDelta):
-            item = items.get(ev.item_id)
-            if item is not None and hasattr(item, "text"):
-                item.text += ev.delta  # type: ignore[attr-defined]
+            fragments[ev.item.id] = []
+        elif isinstance(ev, ItemDelta) and ev.item_id in items:
+            fragments[ev.item_id].append(ev.delta)
         elif isinstance(ev, ItemCompleted):
             items.pop(ev.item.id, None)
     closed = []
-    for item in items.values():
+    for item_id, item in items.items():
+        delta = "".join(fragments[item_id])
         if isinstance(item, ToolCall):
+            if delta and not item.arguments:
+                try:
+                    parsed = json.loads(delta)
+                except ValueError:
+                    parsed = None
+                item.arguments = parsed if isinstance(parsed, dict) else delta
             item.status, item.output = "interrupted", STOPPED_CALL
             item.summary = STOPPED_CALL
+        elif hasattr(item, "text"):
+            item.text += delta  # type: ignore[attr-defined]
         closed.append(item)
     return closed
 

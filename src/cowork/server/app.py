@@ -13,9 +13,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
+from types import FrameType
 
 import uvicorn
 from fastapi import FastAPI, WebSocket
@@ -45,6 +47,7 @@ def create_app(runtime: Runtime, auth: Auth | None = None, *, close_runtime: boo
     app = FastAPI(title="cowork", version=__version__, lifespan=lifespan,
                   description="JSON-RPC 2.0 over WebSocket at /ws; REST + SSE under /api/v1. See docs/protocol.md.")
     app.state.runtime, app.state.service = runtime, service
+    app.state.stopping = asyncio.Event()  # set when shutdown begins: endless SSE streams end
 
     @app.websocket("/ws")
     async def ws_endpoint(ws: WebSocket) -> None:
@@ -75,15 +78,40 @@ def _config(app: FastAPI, **kwargs: object) -> uvicorn.Config:
                           log_level="warning", **kwargs)  # type: ignore[arg-type]
 
 
+class _Server(uvicorn.Server):
+    """uvicorn that tells the app when shutdown begins, and whose SIGINT/SIGTERM end the process
+    normally (exit 0) once it has shut down, instead of re-raising the signal."""
+
+    def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
+        super().__init__(config)
+        self.app = app
+        self.loop = asyncio.get_running_loop()
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self.loop.call_soon_threadsafe(self.app.state.stopping.set)
+        super().handle_exit(sig, frame)
+
+
 async def serve(runtime: Runtime, sock: socket.socket, auth: Auth, on_ready: Callable[[str], None]) -> None:
-    """Serve until SIGINT/SIGTERM (uvicorn's handlers), then close the runtime."""
-    server = uvicorn.Server(_config(create_app(runtime, auth, close_runtime=True)))
+    """Serve until SIGINT/SIGTERM, then close the runtime (running turns are journaled as
+    interrupted; turns waiting for an approval are kept)."""
+    app = create_app(runtime, auth, close_runtime=True)
+    server = _Server(_config(app), app)
     on_ready(url_of(sock))
     await server.serve(sockets=[sock])
 
 
-class _Embedded(uvicorn.Server):
-    """uvicorn without its signal handlers: the CLI that embeds it owns Ctrl-C."""
+class _Embedded(_Server):
+    """The server inside ``cowork run``/``chat``: no signal handlers, the CLI owns Ctrl-C."""
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -102,7 +130,8 @@ class InProcessServer:
     @classmethod
     async def start(cls, runtime: Runtime) -> InProcessServer:
         sock = bind("127.0.0.1", 0)
-        server = _Embedded(_config(create_app(runtime)))
+        app = create_app(runtime)
+        server = _Embedded(_config(app), app)
         task = asyncio.create_task(server.serve(sockets=[sock]), name="cowork server")
         while not server.started:
             if task.done():
@@ -113,6 +142,7 @@ class InProcessServer:
 
     async def stop(self) -> None:
         """Stop serving, then close the runtime (journals what was still running)."""
+        self._server.app.state.stopping.set()
         self._server.should_exit = True
         with contextlib.suppress(Exception):
             await self._task

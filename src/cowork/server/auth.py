@@ -82,9 +82,10 @@ class Auth:
         (the tokens that were just generated). Loopback binds read existing tokens only."""
         home = home or cowork_home()
         full_path, ro_path = home / FULL_TOKEN_FILE, home / READ_ONLY_TOKEN_FILE
-        if is_loopback(host):
+        if is_loopback(host):  # no token needed; the stored ones, if sent, keep their meaning
+            full = full_path.read_text().strip() if full_path.exists() else None
             ro = ro_path.read_text().strip() if ro_path.exists() else None
-            return cls(require_token=False, read_only_token=ro), []
+            return cls(require_token=False, full_token=full or None, read_only_token=ro or None), []
         full, full_new = _read_or_create(full_path)
         ro, ro_new = _read_or_create(ro_path)
         lines = []
@@ -131,7 +132,8 @@ def redact(obj: BaseModel | dict[str, Any], workspaces: set[str]) -> dict[str, A
     text = json.dumps(data, ensure_ascii=False)
     for path in sorted(workspaces, key=len, reverse=True):
         if path and path != "/":
-            text = text.replace(json.dumps(path)[1:-1], REDACTED)
+            # As the path appears inside the JSON text: escaped the same way (ensure_ascii=False).
+            text = text.replace(json.dumps(path, ensure_ascii=False)[1:-1], REDACTED)
     return _blank(json.loads(text))
 
 

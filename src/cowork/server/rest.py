@@ -12,6 +12,7 @@ same error codes in ``{"error": {"code", "message", "data"?}}`` bodies (HTTP sta
 ``follow=false`` ends the stream after the journal instead of following live events.
 """
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -191,6 +192,7 @@ async def _journaled_session(session_id: str, svc: Svc, who: Who) -> _Target:
 @api.get("/sessions/{session_id}/events", response_class=EventSourceResponse)
 async def events(
     target: Annotated[_Target, Depends(_journaled_session)],
+    request: Request,
     after_seq: Annotated[int, Query(ge=0)] = 0,
     follow: bool = True,
     last_event_id: Annotated[str | None, Header()] = None,
@@ -199,7 +201,7 @@ async def events(
     if last_event_id and last_event_id.strip().isdigit():
         after_seq = int(last_event_id)
     if follow:
-        stream = target.service.runtime.subscribe(target.session_id, after_seq)
+        stream = _until(target.service.runtime.subscribe(target.session_id, after_seq), request.app.state.stopping)
     else:
         stream = _journal(target.service, target.session_id, after_seq)
     try:
@@ -234,6 +236,28 @@ def install(app: FastAPI, service: Service, auth: Auth) -> None:
         return JSONResponse({"error": error.to_wire()}, status_code=500)
 
     app.include_router(api)
+
+
+async def _until(events: AsyncIterator[Any], stopping: asyncio.Event) -> AsyncIterator[Any]:
+    """``events`` until ``stopping`` is set (the server shuts down: the stream ends cleanly and a
+    reconnecting client resumes with Last-Event-ID)."""
+    stop = asyncio.ensure_future(stopping.wait())
+    try:
+        while True:
+            step = asyncio.ensure_future(anext(events))
+            await asyncio.wait((step, stop), return_when=asyncio.FIRST_COMPLETED)
+            if not step.done():
+                step.cancel()
+                await asyncio.wait((step,))  # let the generator unwind before it is closed
+                return
+            try:
+                event = step.result()
+            except StopAsyncIteration:
+                return
+            yield event
+    finally:
+        stop.cancel()
+        await events.aclose()  # type: ignore[attr-defined]
 
 
 async def _journal(service: Service, session_id: str, after_seq: int) -> AsyncIterator[Any]:

@@ -2,7 +2,8 @@
 
 The command runs as ``bash -c COMMAND`` in its own process group (``start_new_session``), with
 the workspace as cwd, stdin from /dev/null, stdout and stderr merged, ``COWORK=1`` set, and the
-variables that look like credentials removed. Output is read incrementally and at most :data:`KEEP_BYTES` of its head and of its tail are kept,
+variables that look like credentials removed. On Linux bash gets SIGKILL if cowork dies
+(``PR_SET_PDEATHSIG``), so a crashed server does not leave the command running unseen. Output is read incrementally and at most :data:`KEEP_BYTES` of its head and of its tail are kept,
 so endless output cannot exhaust memory. The whole process group is SIGKILLed on timeout and on
 cancellation; background children that still hold the output open are killed
 :data:`EXIT_GRACE_S` seconds after the command itself exits.
@@ -11,9 +12,11 @@ cancellation; background children that still hold the output open are killed
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
 import re
 import signal
+import sys
 import time
 from collections.abc import Mapping
 
@@ -28,6 +31,25 @@ KEEP_BYTES = 1024 * 1024
 EXIT_GRACE_S = 0.5
 """Seconds to keep reading after the command exits, for output still buffered in the pipe."""
 _CHUNK = 64 * 1024
+
+
+def _load_prctl():  # type: ignore[no-untyped-def]
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_PRCTL = _load_prctl()
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: ask the kernel to SIGKILL it when cowork exits (prctl(2))."""
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 class BashArgs(ToolArgs):
@@ -165,7 +187,7 @@ class BashTool(Tool):
             proc = await asyncio.create_subprocess_exec(
                 "bash", "-c", args.command, cwd=ctx.workspace, env=env,
                 stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT, start_new_session=True,
+                stderr=asyncio.subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent,
             )
         except OSError as exc:
             raise ToolError(f"could not start bash: {exc}") from None
