@@ -24,7 +24,6 @@ import itertools
 import json
 import os
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -64,10 +63,6 @@ def ms(seconds: float) -> str:
 
 def met(ok: bool) -> str:
     return "yes" if ok else "NO"
-
-
-def median(xs: list[float]) -> float:
-    return statistics.median(xs) if xs else float("nan")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -164,6 +159,18 @@ def start_server(db: Path, fake_url: str | None, *, max_steps: int = 50, home: P
     if fake_url:
         args += ["--fake-url", fake_url]
     return Child(args + (extra or []), env)
+
+
+def add_server_options(ap: argparse.ArgumentParser) -> None:
+    """The diagnostic options every server benchmark takes (see :func:`server_flags`)."""
+    ap.add_argument("--nodelay", action="store_true",
+                    help="diagnostic: make the server's listening socket with proto=IPPROTO_TCP, so that asyncio "
+                         "sets TCP_NODELAY on its connections (cowork.server.app.bind leaves proto 0)")
+    ap.add_argument("--profile", metavar="FILE", help="diagnostic: cProfile the server's event-loop thread into FILE")
+
+
+def server_flags(args: argparse.Namespace) -> list[str]:
+    return (["--nodelay"] if args.nodelay else []) + (["--profile", args.profile] if args.profile else [])
 
 
 def _wait_for_stop() -> None:
@@ -389,12 +396,6 @@ class Rpc:
     async def start_turn(self, session_id: str, text: str) -> str:
         result = await self.call("turn/start", {"sessionId": session_id, "input": [{"type": "text", "text": text}]})
         return result["turnId"]
-
-
-def event_type(frame: str) -> str:
-    """The ``type`` of an event notification frame, without parsing all of it."""
-    found = re.search(r'"type":"([a-z_.]+)"', frame)
-    return found.group(1) if found else ""
 
 
 def workspace(tmp: Path, name: str = "ws") -> Path:

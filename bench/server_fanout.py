@@ -14,7 +14,8 @@ behind" is how long after the first subscriber to finish the slowest one receive
 clock) to the slowest subscriber's last event. CPU seconds of each process during the turn say
 who was the bottleneck (a process near 1 CPU-s per wall second is saturated).
 
-Run: ``python bench/server_fanout.py [--quick] [--subscribers 1,50] [-n N]``. Prints figures only.
+Run: ``python bench/server_fanout.py [--quick] [--subscribers 1,50] [-n N] [--nodelay] [--profile FILE]``.
+Prints figures only; ``--nodelay`` and ``--profile`` are diagnostics (see ``server_common.py``).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import CpuWatch, machine, table, versions, wait_quiet  # noqa: E402
-from server_common import Rpc, Watch, start_fake, start_server, workspace  # noqa: E402
+from server_common import Rpc, Watch, add_server_options, server_flags, start_fake, start_server, workspace  # noqa: E402
 
 TERMINAL = ('"turn.completed"', '"turn.failed"', '"turn.interrupted"')
 
@@ -95,11 +96,13 @@ def summarize(r: dict, model_done: float) -> dict:
     }
 
 
-async def run(cases: list[int], n: int) -> tuple[list[dict], str]:
+async def run(cases: list[int], n: int, flags: list[str]) -> tuple[list[dict], str]:
     with tempfile.TemporaryDirectory(prefix="cowork-bench-") as tmp_s:
         tmp = Path(tmp_s)
         ws = workspace(tmp)
-        with start_fake("stream") as fake, start_server(tmp / "cowork.db", fake.url, home=tmp / "home") as server:
+        with start_fake("stream") as fake, start_server(
+            tmp / "cowork.db", fake.url, home=tmp / "home", extra=flags,
+        ) as server:
             await one_turn(server.url, ws, 2, min(n, 500), server.pid, fake.pid)  # warm-up
             raw = []
             for k in cases:
@@ -125,11 +128,12 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="2,000 deltas instead of 20,000")
     ap.add_argument("-n", type=int, help="text deltas in the turn")
     ap.add_argument("--subscribers", default="1,50", help="comma-separated subscriber counts (default 1,50)")
+    add_server_options(ap)
     args = ap.parse_args()
     n = args.n or (2_000 if args.quick else 20_000)
     cases = [int(x) for x in args.subscribers.split(",")]
     watch = CpuWatch()
-    results, _ = asyncio.run(run(cases, n))
+    results, _ = asyncio.run(run(cases, n, server_flags(args)))
 
     print(f"event fan-out: one turn streaming {n:,} one-character text deltas, subscribers on separate WebSockets")
     print(f"machine: {machine()}")

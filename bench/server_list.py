@@ -8,7 +8,8 @@ sending the request to receiving its answer; once over all sessions, once with t
 filter. For comparison the same through REST (``GET /api/v1/sessions``, ``httpx``), and the
 second page (with the cursor of the first).
 
-Run: ``python bench/server_list.py [--quick] [--sessions N] [--calls N]``. Prints figures only.
+Run: ``python bench/server_list.py [--quick] [--sessions N] [--calls N] [--nodelay] [--profile FILE]``.
+Prints figures only; ``--nodelay`` and ``--profile`` are diagnostics (see ``server_common.py``).
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import CpuWatch, machine, table, versions, wait_quiet  # noqa: E402
-from server_common import Rpc, Watch, met, ms, pct, start_server  # noqa: E402
+from server_common import Child, Rpc, Watch, add_server_options, met, ms, pct, server_flags, start_server  # noqa: E402
 
 TARGET_MS = 20.0
 WORKSPACES = 10
+WARMUP = 10
 
 
 async def seed(db: Path, tmp: Path, n: int) -> tuple[list[Path], float]:
@@ -63,52 +65,62 @@ async def seed(db: Path, tmp: Path, n: int) -> tuple[list[Path], float]:
     return paths, time.monotonic() - t0
 
 
-async def time_rpc(rpc: Rpc, params: dict, calls: int) -> tuple[list[float], dict]:
-    times = []
-    result: dict = {}
-    for _ in range(calls):
-        t0 = time.perf_counter()
-        result = await rpc.call("session/list", params)
-        times.append(time.perf_counter() - t0)
-    return times, result
+async def time_rpc(url: str, params: dict, calls: int) -> tuple[list[float], dict]:
+    """``calls`` sequential session/list calls on a fresh connection, after WARMUP untimed ones."""
+    rpc = await Rpc.open(url)
+    try:
+        for _ in range(WARMUP):  # the ORM's compiled-statement cache, pydantic
+            await rpc.call("session/list", params)
+        times = []
+        result: dict = {}
+        for _ in range(calls):
+            t0 = time.perf_counter()
+            result = await rpc.call("session/list", params)
+            times.append(time.perf_counter() - t0)
+        return times, result
+    finally:
+        await rpc.close()
 
 
-async def time_rest(url: str, query: dict, calls: int) -> list[float]:
+async def time_rest(url: str, query: dict, calls: int) -> tuple[list[float], dict]:
     import httpx
 
     times = []
     async with httpx.AsyncClient(base_url=url, trust_env=False) as http:
-        await http.get("/api/v1/sessions", params=query)
+        for _ in range(WARMUP):
+            (await http.get("/api/v1/sessions", params=query)).raise_for_status()
         for _ in range(calls):
             t0 = time.perf_counter()
             r = await http.get("/api/v1/sessions", params=query)
-            r.raise_for_status()
             times.append(time.perf_counter() - t0)
-    return times
+            r.raise_for_status()
+    return times, r.json()
 
 
-async def measure(url: str, ws: Path, calls: int) -> list[tuple[str, list[float], int]]:
-    rpc = await Rpc.open(url)
-    try:
-        # warm-up: connections, the ORM's compiled-statement cache, pydantic
-        for params in ({"limit": 50}, {"limit": 50, "workspace": str(ws)}):
-            for _ in range(10):
-                await rpc.call("session/list", params)
-        out = []
-        for label, params in (("session/list, all sessions", {"limit": 50}),
-                              ("session/list, workspace filter", {"limit": 50, "workspace": str(ws)})):
-            wait_quiet(max_wait=60)
-            times, result = await time_rpc(rpc, params, calls)
-            out.append((label, times, len(result["sessions"])))
-            if label.endswith("all sessions"):
-                cursor = result["nextCursor"]
-        times, result = await time_rpc(rpc, {"limit": 50, "cursor": cursor}, calls)
-        out.append(("session/list, second page (cursor)", times, len(result["sessions"])))
-    finally:
-        await rpc.close()
-    out.append(("REST GET /api/v1/sessions?limit=50", await time_rest(url, {"limit": 50}, calls), 50))
-    out.append(("REST, workspace filter", await time_rest(url, {"limit": 50, "workspace": str(ws)}, calls), 50))
-    return out
+def measure(server: Child, ws: Path, calls: int) -> tuple[list[tuple[str, list[float], int]], float]:
+    """Each series on a quiet machine (waited for with no connection open: the wait blocks).
+    Returns the series and the largest share of the machine other processes used during one."""
+    out = []
+    busy = 0.0
+    cursor = None
+    series = [
+        ("session/list, all sessions", "rpc", {"limit": 50}),
+        ("session/list, workspace filter", "rpc", {"limit": 50, "workspace": str(ws)}),
+        ("session/list, second page (cursor)", "rpc", None),
+        ("REST GET /api/v1/sessions?limit=50", "rest", {"limit": 50}),
+        ("REST, workspace filter", "rest", {"limit": 50, "workspace": str(ws)}),
+    ]
+    for label, kind, params in series:
+        if params is None:
+            params = {"limit": 50, "cursor": cursor}
+        wait_quiet(max_wait=60)
+        w = Watch(server)
+        times, result = asyncio.run((time_rpc if kind == "rpc" else time_rest)(server.url, params, calls))
+        busy = max(busy, w.share())
+        if cursor is None:
+            cursor = result["nextCursor"]
+        out.append((label, times, len(result["sessions"])))
+    return out, busy
 
 
 def main() -> None:
@@ -116,6 +128,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="1,000 sessions, 50 calls")
     ap.add_argument("--sessions", type=int)
     ap.add_argument("--calls", type=int)
+    add_server_options(ap)
     args = ap.parse_args()
     n = args.sessions or (1_000 if args.quick else 10_000)
     calls = args.calls or (50 if args.quick else 200)
@@ -124,14 +137,13 @@ def main() -> None:
         tmp = Path(tmp_s)
         db = tmp / "cowork.db"
         paths, seeded = asyncio.run(seed(db, tmp, n))
-        with start_server(db, None, home=tmp / "home") as server:
-            w = Watch(server)
+        with start_server(db, None, home=tmp / "home", extra=server_flags(args)) as server:
             c0 = server.cpu()
-            results = asyncio.run(measure(server.url, paths[3], calls))
+            results, busy = measure(server, paths[3], calls)
             server_cpu = server.cpu() - c0
-            busy = w.share()
 
-    print(f"session/list latency: {n:,} sessions over {WORKSPACES} workspaces, first page of 50, {calls} calls each")
+    print(f"session/list latency: {n:,} sessions over {WORKSPACES} workspaces, first page of 50, {calls} calls each"
+          + (" [server sockets with TCP_NODELAY]" if args.nodelay else ""))
     print(f"machine: {machine()}")
     print(f"versions: {versions('cowork', 'uvicorn', 'websockets', 'fastapi', 'SQLAlchemy', 'aiosqlite')}")
     print(f"seeding {n:,} sessions (SQL, one transaction): {seeded:.2f} s")
@@ -143,9 +155,10 @@ def main() -> None:
         rows.append((label, str(got), ms(pct(times, 50)), ms(p95), ms(max(times)),
                      f"p95 <= {TARGET_MS:g}" if target else "", met(p95 * 1000 <= TARGET_MS) if target else ""))
     print(table(rows))
-    print(f"  server process CPU during the calls: {server_cpu:.2f} s for {len(results) * calls} calls "
-          f"({server_cpu / (len(results) * calls) * 1000:.2f} ms per call)")
-    print(f"other processes used {100 * busy:.0f} % of the machine during the calls"
+    total = len(results) * (calls + WARMUP)
+    print(f"  server process CPU during the calls: {server_cpu:.2f} s for {total} calls (with {WARMUP} warm-up calls "
+          f"per series): {server_cpu / total * 1000:.2f} ms per call")
+    print(f"other processes used up to {100 * busy:.0f} % of the machine during a series of calls"
           + ("  WARNING: figures disturbed" if busy > 0.10 else "") + "; whole run: " + watch.report(warn=False))
 
 

@@ -16,7 +16,8 @@ server runs in its own process (no model needed) and this process replays the jo
 Each is done ``--runs`` times (default 3, ``--quick`` 1) on a fresh connection; the table shows the
 median and the best. CPU seconds of the server process and of this one say which side was busy.
 
-Run: ``python bench/server_replay.py [--quick] [-n N] [--runs R]``. Prints figures only.
+Run: ``python bench/server_replay.py [--quick] [-n N] [--runs R] [--nodelay] [--profile FILE]``.
+Prints figures only; ``--nodelay`` and ``--profile`` are diagnostics (see ``server_common.py``).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import CpuWatch, machine, table, versions, wait_quiet  # noqa: E402
-from server_common import Rpc, Watch, met, start_server  # noqa: E402
+from server_common import Rpc, Watch, add_server_options, met, server_flags, start_server  # noqa: E402
 
 TARGET_S = 1.0
 BATCH = 5_000
@@ -119,7 +120,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="10,000 events, 1 run")
     ap.add_argument("-n", type=int, help="events in the journal")
     ap.add_argument("--runs", type=int)
-    ap.add_argument("--nodelay", action="store_true", help="diagnostic: server sockets with TCP_NODELAY")
+    add_server_options(ap)
     args = ap.parse_args()
     n = args.n or (10_000 if args.quick else 100_000)
     runs = args.runs or (1 if args.quick else 3)
@@ -130,7 +131,7 @@ def main() -> None:
         ws.mkdir()
         session_id, seeded = asyncio.run(seed(tmp / "cowork.db", ws.resolve(), n))
         with start_server(tmp / "cowork.db", None, home=tmp / "home",
-                          extra=["--nodelay"] if args.nodelay else None) as server:
+                          extra=server_flags(args)) as server:
             results: dict[str, list[tuple[float, float, float, float]]] = {"ws": [], "sse": [], "sdk": []}
             answers = []
             for _ in range(runs):
