@@ -293,7 +293,8 @@ def serve_main(argv: list[str]) -> None:
     a = ap.parse_args(argv)
     if a.nodelay:
         _patch_bind()
-    os.environ.setdefault("COWORK_HOME", tempfile.mkdtemp(prefix="cowork-bench-home-"))
+    if not os.environ.get("COWORK_HOME"):
+        os.environ["COWORK_HOME"] = tempfile.mkdtemp(prefix="cowork-bench-home-")
 
     async def main() -> None:
         from cowork.config import EngineSettings

@@ -9,6 +9,9 @@ each timed from sending to the whole response; first with no turn running (basel
 yolo sessions running such turns (started through JSON-RPC ``turn/start``; the measurement starts
 once every session has made a few model requests). Afterwards the turns are interrupted. The
 model requests and tool calls per second during the measurement show how busy the server was.
+A turn that ends by itself meanwhile (it must not; e.g. a store error such as ``database is
+locked``) is reported with its error, and so is a ``turn/interrupt`` that does not return within
+30 s.
 
 ``--nodelay`` is a diagnostic: the server's listening socket is made with ``proto=IPPROTO_TCP``,
 so asyncio sets TCP_NODELAY on its connections (see the README: ``cowork.server.app.bind`` leaves
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 import tempfile
 import time
@@ -77,17 +81,22 @@ async def run(args: argparse.Namespace) -> dict:
 
             rpc = await Rpc.open(server.url)
             sessions = [await rpc.create_session(ws) for _ in range(args.sessions)]
-            counts: dict[str, int] = dict.fromkeys(sessions, 0)
             tools = {"n": 0}
+            ended: list[dict] = []  # turns that ended by themselves (they must not)
+            last_event: dict[str, tuple[float, str]] = {}
 
             def on_event(frame: str) -> None:
-                if '"type":"turn.started"' in frame:
-                    return
                 if '"item.completed"' in frame and '"tool_call"' in frame:
                     tools["n"] += 1
-                if '"type":"turn.' in frame:  # a turn ended: it must not, during the measurement
-                    counts["ended"] = counts.get("ended", 0) + 1
+                if '"type":"turn.' in frame and '"type":"turn.started"' not in frame:
+                    ev = json.loads(frame)["params"]
+                    if ev["type"] != "turn.interrupted" or not interrupting:
+                        ended.append(ev)
+                if interrupting:
+                    sid = frame[frame.index('"session_id":"') + 14:].split('"', 1)[0]
+                    last_event[sid] = (time.monotonic(), frame[:300])
 
+            interrupting = False
             sub = await Rpc.open(server.url, on_event=on_event)
             for s in sessions:
                 await sub.call("session/subscribe", {"sessionId": s, "afterSeq": 0})
@@ -106,8 +115,14 @@ async def run(args: argparse.Namespace) -> dict:
             out["tools_per_s"] = (tools["n"] - n_tools) / wall
             out["server_cpu"] = (server.cpu() - c_server) / wall
             out["fake_cpu"] = (fake.cpu() - c_fake) / wall
-            out["ended"] = counts.get("ended", 0)
-            await asyncio.gather(*(rpc.call("turn/interrupt", {"sessionId": s}) for s in sessions))
+            out["ended"] = list(ended)
+            # Stop the turns; a turn that does not stop within 30 s is reported.
+            interrupting = True
+            t_int = time.monotonic()
+            asks = {s: rpc.send("turn/interrupt", {"sessionId": s}) for s in sessions}
+            await asyncio.wait(asks.values(), timeout=30)
+            out["stuck"] = [(s, *last_event.get(s, (t_int, "(none)"))) for s, f in asks.items() if not f.done()]
+            out["stuck"] = [(s, t - t_int, frame) for s, t, frame in out["stuck"]]
             await sub.close()
             await rpc.close()
             fake_report = fake.stop()
@@ -143,7 +158,13 @@ def main() -> None:
     print(table(rows))
     print(f"  load during the measurement ({r['load_wall']:.1f} s): {r['model_per_s']:.0f} model requests/s, "
           f"{r['tools_per_s']:.0f} tool calls/s; server process {100 * r['server_cpu']:.0f} % of a core, "
-          f"model {100 * r['fake_cpu']:.0f} %; turns that ended meanwhile: {r['ended']}")
+          f"model {100 * r['fake_cpu']:.0f} %")
+    for ev in r["ended"]:
+        err = ev.get("error") or {}
+        print(f"  a turn ENDED during the run: {ev['type']} {err.get('code', '')}: {str(err.get('message', ''))[:160]}")
+    for s, after, frame in r["stuck"]:
+        print(f"  turn/interrupt of {s} did NOT return within 30 s; its last event came {after:.1f} s after the "
+              f"interrupt: {frame}")
     busy = max(r["idle_busy"], r["load_busy"])
     print(f"other processes used up to {100 * busy:.0f} % of the machine during a measurement"
           + ("  WARNING: figures disturbed" if busy > 0.10 else "") + "; whole run: " + watch.report(warn=False))

@@ -3,7 +3,7 @@
 The command runs as ``bash -c COMMAND`` in its own process group (``start_new_session``), with
 the workspace as cwd, stdin from /dev/null, stdout and stderr merged, ``COWORK=1`` set, and the
 variables that look like credentials removed. On Linux bash gets SIGKILL if cowork dies
-(``PR_SET_PDEATHSIG``), so a crashed server does not leave the command running unseen. Output is read incrementally and at most :data:`KEEP_BYTES` of its head and of its tail are kept,
+(``PR_SET_PDEATHSIG`` through ``setpriv``), so a crashed server does not leave the command running unseen. Output is read incrementally and at most :data:`KEEP_BYTES` of its head and of its tail are kept,
 so endless output cannot exhaust memory. The whole process group is SIGKILLed on timeout and on
 cancellation; background children that still hold the output open are killed
 :data:`EXIT_GRACE_S` seconds after the command itself exits.
@@ -12,9 +12,9 @@ cancellation; background children that still hold the output open are killed
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import os
 import re
+import shutil
 import signal
 import sys
 import time
@@ -33,23 +33,10 @@ EXIT_GRACE_S = 0.5
 _CHUNK = 64 * 1024
 
 
-def _load_prctl():  # type: ignore[no-untyped-def]
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        return ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-
-
-_PRCTL = _load_prctl()
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """In the child, before exec: ask the kernel to SIGKILL it when cowork exits (prctl(2))."""
-    if _PRCTL is not None:
-        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL)
+_SETPRIV = shutil.which("setpriv")
+_DIE_WITH_PARENT = [_SETPRIV, "--pdeathsig", "KILL", "--"] if _SETPRIV and sys.platform.startswith("linux") else []
+"""util-linux's setpriv sets PR_SET_PDEATHSIG before exec: no preexec_fn, so the spawn stays a
+cheap vfork and safe in a process with threads."""
 
 
 class BashArgs(ToolArgs):
@@ -185,9 +172,9 @@ class BashTool(Tool):
         started = time.monotonic()
         try:
             proc = await asyncio.create_subprocess_exec(
-                "bash", "-c", args.command, cwd=ctx.workspace, env=env,
+                *_DIE_WITH_PARENT, "bash", "-c", args.command, cwd=ctx.workspace, env=env,
                 stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent,
+                stderr=asyncio.subprocess.STDOUT, start_new_session=True,
             )
         except OSError as exc:
             raise ToolError(f"could not start bash: {exc}") from None
