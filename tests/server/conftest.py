@@ -15,7 +15,7 @@ for path in (HERE, str(Path(HERE).parent)):  # server_support, fakemodel
         sys.path.insert(0, path)
 
 from fakemodel import FakeModelServer  # noqa: E402
-from server_support import running_server  # noqa: E402
+from server_support import Served, running_server, start_serve  # noqa: E402
 
 
 @pytest.fixture
@@ -36,3 +36,20 @@ async def server(tmp_path: Path, fake: FakeModelServer, monkeypatch: pytest.Monk
     monkeypatch.setenv("COWORK_HOME", str(tmp_path / "home"))
     async with running_server(tmp_path / "cowork.db", fake.base_url) as s:
         yield s
+
+
+@pytest.fixture
+def serve(tmp_path: Path, fake):
+    """``await serve(*args)`` starts ``cowork serve`` on ``tmp_path/home``; all are killed at the end."""
+    started: list[Served] = []
+
+    async def start(*args: str) -> Served:
+        s = await start_serve(tmp_path / "home", fake.base_url, tmp_path / "logs", *args)
+        started.append(s)
+        return s
+
+    yield start
+    for s in started:
+        if s.proc.poll() is None:
+            s.proc.kill()
+            s.proc.wait()

@@ -7,6 +7,13 @@ import asyncio
 import contextlib
 import itertools
 import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -143,3 +150,79 @@ TERMINAL = ("turn.completed", "turn.failed", "turn.interrupted")
 
 def seqs(events: list[dict[str, Any]], session_id: str) -> list[int]:
     return [e["seq"] for e in events if e["session_id"] == session_id]
+
+
+# -- `cowork serve` as a subprocess ------------------------------------------------------------
+
+COWORK = shutil.which("cowork", path=str(Path(sys.executable).parent)) or shutil.which("cowork")
+_SCRUB = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY", "GOOGLE_API_KEY", "GEMINI_API_KEY",
+          "OLLAMA_BASE_URL")
+LISTENING = re.compile(r"cowork serve: listening on (http://\S+) ")
+
+
+@dataclass
+class Served:
+    """One ``cowork serve`` process; its stdout and stderr go to files beside the home."""
+
+    proc: subprocess.Popen[bytes]
+    url: str
+    out: Path
+    err: Path
+
+    @property
+    def ws_url(self) -> str:
+        return self.url.replace("http://", "ws://") + "/ws"
+
+    def stdout(self) -> str:
+        return self.out.read_text()
+
+    def explain(self) -> str:
+        return f"exit {self.proc.returncode}\n--- stdout ---\n{self.stdout()[-3000:]}\n--- stderr ---\n" \
+               f"{self.err.read_text()[-3000:]}"
+
+    async def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
+        """Send ``sig`` and wait for the exit; returns the exit code (negative: killed by a signal)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        deadline = time.monotonic() + timeout
+        while self.proc.poll() is None:
+            if time.monotonic() > deadline:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError(f"cowork serve did not exit within {timeout}s of signal {sig}\n{self.explain()}")
+            await asyncio.sleep(0.02)
+        return self.proc.returncode
+
+
+def serve_env(home: Path, base_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _SCRUB and not k.startswith("COWORK_")}
+    env.update({
+        "COWORK_HOME": str(home), "COWORK_MODEL": MODEL, "OPENAI_BASE_URL": base_url,
+        "COWORK_MAX_RETRIES": "0", "COWORK_STREAM_TIMEOUT": "20", "PYTHONUNBUFFERED": "1",
+    })
+    return env
+
+
+def _default_sigint() -> None:  # a test runner started in the background may ignore SIGINT; Ctrl-C does not
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+async def start_serve(home: Path, base_url: str, logs: Path, *args: str, timeout: float = 30) -> Served:
+    """Start ``cowork serve --port 0 ARGS`` and wait for its "listening on" line."""
+    assert COWORK, "the cowork console script is not installed in this environment"
+    logs.mkdir(parents=True, exist_ok=True)
+    n = len(list(logs.glob("serve-*.out")))
+    out, err = logs / f"serve-{n}.out", logs / f"serve-{n}.err"
+    with out.open("wb") as o, err.open("wb") as e:
+        proc = subprocess.Popen([COWORK, "serve", "--port", "0", *args], stdout=o, stderr=e, stdin=subprocess.DEVNULL,
+                                env=serve_env(home, base_url), preexec_fn=_default_sigint)
+    served = Served(proc, "", out, err)
+    deadline = time.monotonic() + timeout
+    while not (found := LISTENING.search(out.read_text())):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            proc.wait()
+            raise AssertionError(f"cowork serve did not start\n{served.explain()}")
+        await asyncio.sleep(0.02)
+    served.url = found.group(1)
+    return served

@@ -10,35 +10,17 @@ from __future__ import annotations
 import json
 import os
 import stat
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fakemodel import reply, text, tool_call
 from server_support import MODEL, TERMINAL, Rpc
-from test_server_crash import Served, start_serve
 from websockets.exceptions import InvalidStatus
 
 from cowork.protocol.rpc import ErrorCode
 
 REDACTED = "[redacted]"
-
-
-@pytest.fixture
-def serve(tmp_path: Path, fake):
-    started: list[Served] = []
-
-    async def start(*args: str) -> Served:
-        s = await start_serve(tmp_path / "home", fake.base_url, tmp_path / "logs", *args)
-        started.append(s)
-        return s
-
-    yield start
-    for s in started:
-        if s.proc.poll() is None:
-            s.proc.kill()
-            s.proc.wait()
 
 
 def local(url: str) -> str:
