@@ -30,7 +30,7 @@ from ..client import AsyncClient, ConnectionLost, CoworkError, Subscription
 from ..protocol import SessionInfo
 from ..protocol.rpc import ErrorCode
 from .approve import ask
-from .follow import follow_turn, open_client
+from .follow import choose_session, follow_turn, open_client
 from .render import Renderer
 
 MODES = ("default", "read-only", "yolo")
@@ -376,7 +376,10 @@ async def run_chat(workspace: Path, model: str | None, base_url: str | None, mod
         async with open_client(server, token, base_url) as client:
             chat = Chat(client, workspace, out, err)
             try:
-                info, resumed = await _first_session(client, workspace, model, mode, continue_, session_id)
+                chosen = await choose_session(client, workspace, model, mode, continue_, session_id)
+                if chosen is None:
+                    raise UsageError(f"no session to continue in {workspace}")
+                info, resumed = chosen
                 await chat.open(info, replay=resumed)
             except (CoworkError, ChatError) as exc:
                 raise UsageError(getattr(exc, "message", str(exc))) from None
@@ -412,24 +415,6 @@ async def repl(chat: Chat, reader: Any) -> int:
 
 class UsageError(Exception):
     """The chat cannot start (or the server was lost): exit code 2."""
-
-
-async def _first_session(client: AsyncClient, workspace: Path, model: str | None, mode: str | None,
-                         continue_: bool, session_id: str | None) -> tuple[SessionInfo, bool]:
-    """``(session, resumed)``: the one named, the workspace's most recently active one
-    (``--continue``), or a new one."""
-    if session_id:
-        info = await client.get_session(session_id)
-    elif continue_:
-        page = await client.list_sessions(workspace=str(workspace), limit=100)
-        if not page.sessions:
-            raise UsageError(f"no session to continue in {workspace}")
-        info = max(page.sessions, key=lambda s: s.updated_at)
-    else:
-        return await client.create_session(str(workspace), model=model, mode=mode or "default"), False  # type: ignore[arg-type]
-    if model or mode:
-        info = await client.update_session(info.id, model=model, mode=mode)  # type: ignore[arg-type]
-    return info, True
 
 
 __all__ = ["COMMANDS", "MODES", "Chat", "ChatError", "UsageError", "complete", "repl", "run_chat"]

@@ -12,10 +12,11 @@ import contextlib
 import os
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from ..client import AsyncClient, CoworkError, Subscription
-from ..protocol import Event
+from ..protocol import Event, SessionInfo
 from ..protocol.rpc import ErrorCode
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -42,6 +43,27 @@ async def open_client(server: str | None, token: str | None, base_url: str | Non
             yield client
     finally:
         await local.stop()
+
+
+async def choose_session(client: AsyncClient, workspace: Path, model: str | None, mode: str | None,
+                         continue_: bool, session_id: str | None, title: str = "") -> tuple[SessionInfo, bool] | None:
+    """``(session, resumed)`` for ``run`` and ``chat``: the one named, the workspace's most
+    recently active one (``--continue``; None when it has none), or a new one. ``model`` and
+    ``mode``, when given, are applied to a resumed session. Raises CoworkError."""
+    if session_id:
+        info = await client.get_session(session_id)
+    elif continue_:
+        page = await client.list_sessions(workspace=str(workspace), limit=100)
+        if not page.sessions:
+            return None
+        info = max(page.sessions, key=lambda s: s.updated_at)
+    else:
+        created = await client.create_session(str(workspace), model=model, mode=mode or "default",  # type: ignore[arg-type]
+                                              title=title or None)
+        return created, False
+    if model or mode:
+        info = await client.update_session(info.id, model=model, mode=mode)  # type: ignore[arg-type]
+    return info, True
 
 
 async def follow_turn(client: AsyncClient, sub: Subscription, turn_id: str, renderer: Any, ask: Ask,

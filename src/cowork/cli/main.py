@@ -75,13 +75,16 @@ async def _run(task: str, workspace: Path, model: str | None, base_url: str | No
                token: str | None) -> int:
     from ..client import ConnectionLost, CoworkError
     from .approve import ask
-    from .follow import follow_turn, open_client
+    from .follow import choose_session, follow_turn, open_client
     from .render import Renderer
 
     try:
         async with open_client(server, token, base_url) as client:
             try:
-                info = await _session_for_run(client, task, workspace, model, mode, continue_, session_id)
+                chosen = await choose_session(client, workspace, model, mode, continue_, session_id, _title(task))
+                if chosen is None:
+                    raise _usage_error(f"no session to continue in {workspace}")
+                info = chosen[0]
                 sub = await client.subscribe(info.id, after_seq=info.last_seq)
                 started = await client.start_turn(info.id, task)
             except CoworkError as exc:
@@ -94,24 +97,6 @@ async def _run(task: str, workspace: Path, model: str | None, base_url: str | No
 
 def _say_interrupting() -> None:
     err.print("[yellow]interrupting… (Ctrl-C again to quit at once)[/yellow]")
-
-
-async def _session_for_run(client: Any, task: str, workspace: Path, model: str | None, mode: str | None,
-                           continue_: bool, session_id: str | None) -> Any:
-    """The session ``cowork run`` works in: the one named, the workspace's most recently active
-    one (``--continue``), or a new one."""
-    if session_id:
-        info = await client.get_session(session_id)
-    elif continue_:
-        page = await client.list_sessions(workspace=str(workspace), limit=100)
-        if not page.sessions:
-            raise _usage_error(f"no session to continue in {workspace}")
-        info = max(page.sessions, key=lambda s: s.updated_at)
-    else:
-        return await client.create_session(str(workspace), model=model, mode=mode or "default", title=_title(task))
-    if model or mode:
-        info = await client.update_session(info.id, model=model, mode=mode)
-    return info
 
 
 def _title(task: str) -> str:
