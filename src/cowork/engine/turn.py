@@ -13,6 +13,7 @@ retried with exponential backoff (``retry_base_delay * 2**n``, or the provider's
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import random
@@ -109,11 +110,17 @@ class TurnDeps:
     settings: EngineSettings
 
 
-def tool_definitions() -> list[ToolDefinition]:
-    return [
+@functools.cache
+def _tool_definitions() -> tuple[ToolDefinition, ...]:
+    return tuple(
         ToolDefinition(name=t.name, description=t.description, parameters_json_schema=t.parameters_schema())
         for t in BUILTIN_TOOLS.values()
-    ]
+    )
+
+
+def tool_definitions() -> list[ToolDefinition]:
+    """The built-in tools as pydantic-ai definitions (their schemas built once per process)."""
+    return list(_tool_definitions())
 
 
 @dataclass

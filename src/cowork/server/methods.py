@@ -24,28 +24,29 @@ from ..store import NotFound
 from ..tools import BUILTIN_TOOLS
 from .auth import Caller, redact
 
+_ERROR_CODES: tuple[tuple[type[Exception], int], ...] = (  # first match wins: subclasses before ValueError
+    (NotFound, ErrorCode.NOT_FOUND),
+    (TurnInProgress, ErrorCode.TURN_IN_PROGRESS),
+    (NoRunningTurn, ErrorCode.NO_RUNNING_TURN),
+    (ApprovalNotPending, ErrorCode.APPROVAL_NOT_PENDING),
+    (ClientMessageConflict, ErrorCode.CLIENT_MESSAGE_CONFLICT),
+    (ModelConfigError, ErrorCode.MODEL_CONFIG),
+    (ValueError, ErrorCode.INVALID_PARAMS),
+)
+
 
 @contextlib.contextmanager
 def rpc_errors() -> Iterator[None]:
-    """Translate the runtime's exceptions into :class:`RpcError`."""
+    """Translate the runtime's exceptions into :class:`RpcError` (see ``_ERROR_CODES``)."""
     try:
         yield
     except RpcError:
         raise
-    except NotFound as exc:
-        raise RpcError(ErrorCode.NOT_FOUND, str(exc)) from None
-    except TurnInProgress as exc:
-        raise RpcError(ErrorCode.TURN_IN_PROGRESS, str(exc)) from None
-    except NoRunningTurn as exc:
-        raise RpcError(ErrorCode.NO_RUNNING_TURN, str(exc)) from None
-    except ApprovalNotPending as exc:
-        raise RpcError(ErrorCode.APPROVAL_NOT_PENDING, str(exc)) from None
-    except ClientMessageConflict as exc:
-        raise RpcError(ErrorCode.CLIENT_MESSAGE_CONFLICT, str(exc)) from None
-    except ModelConfigError as exc:
-        raise RpcError(ErrorCode.MODEL_CONFIG, str(exc)) from None
-    except ValueError as exc:
-        raise RpcError(ErrorCode.INVALID_PARAMS, str(exc)) from None
+    except Exception as exc:
+        for kind, code in _ERROR_CODES:
+            if isinstance(exc, kind):
+                raise RpcError(code, str(exc)) from None
+        raise
 
 
 def _text(parts: list[rpc.TextInput]) -> str:

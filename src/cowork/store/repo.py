@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, func, insert, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from ..protocol import Event, EventAdapter, SessionInfo, utc_now
 from .db import create_engine, migrate
@@ -83,16 +83,7 @@ class Store:
     async def get_session(self, session_id: str) -> SessionInfo:
         """Raises :class:`NotFound`."""
         async with self._session() as db:
-            found = (
-                await db.execute(
-                    select(SessionRow, WorkspaceRow.path)
-                    .join(WorkspaceRow, SessionRow.workspace_id == WorkspaceRow.id)
-                    .where(SessionRow.id == session_id)
-                )
-            ).first()
-        if found is None:
-            raise NotFound(f"no session {session_id!r}")
-        return _info(*found)
+            return _info(*await _session_row(db, session_id))
 
     async def list_sessions(
         self, workspace: Path | None = None, limit: int = 50, cursor: str | None = None
@@ -158,16 +149,7 @@ class Store:
         an ended turn of it."""
         now = utc_now()
         async with self._session() as db, db.begin():
-            found = (
-                await db.execute(
-                    select(SessionRow, WorkspaceRow.path)
-                    .join(WorkspaceRow, SessionRow.workspace_id == WorkspaceRow.id)
-                    .where(SessionRow.id == session_id)
-                )
-            ).first()
-            if found is None:
-                raise NotFound(f"no session {session_id!r}")
-            src, path = found
+            src, path = await _session_row(db, session_id)
             turns = list(
                 (
                     await db.execute(
@@ -420,6 +402,20 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
         return at, session_id
     except (ValueError, TypeError, binascii.Error) as exc:  # JSON and Unicode errors are ValueErrors
         raise ValueError("invalid cursor") from exc
+
+
+async def _session_row(db: AsyncSession, session_id: str) -> tuple[SessionRow, str]:
+    """The session's row and its workspace path. Raises :class:`NotFound`."""
+    found = (
+        await db.execute(
+            select(SessionRow, WorkspaceRow.path)
+            .join(WorkspaceRow, SessionRow.workspace_id == WorkspaceRow.id)
+            .where(SessionRow.id == session_id)
+        )
+    ).first()
+    if found is None:
+        raise NotFound(f"no session {session_id!r}")
+    return found[0], found[1]
 
 
 def process_owner() -> str:
