@@ -12,6 +12,12 @@ from sending the first ``turn/start`` to the last ``turn.completed`` received; p
 from a turn's ``turn/start`` to its ``turn.completed``. "Alone" is the same with one session.
 Each is done ``--runs`` times (fresh sessions each time) after a warm-up; the ratio uses the medians.
 
+It also measures a **floor**: the CPU that the model layer alone (pydantic-ai's direct API over the
+OpenAI SDK, as cowork uses it, with cowork's tool definitions) spends on the same three streamed
+requests of one turn, in this process, turn after turn, with no cowork code around it. The server
+runs every turn's requests on one event loop, so ``sessions x floor`` is CPU time that one core
+must spend before the last turn can end, whatever cowork's own code costs.
+
 Run: ``python bench/server_concurrency.py [--quick] [--sessions N] [--runs R] [--delay S] [--nodelay] [--profile FILE]``.
 Prints figures only; ``--nodelay`` and ``--profile`` are diagnostics (see ``server_common.py``).
 """
@@ -72,6 +78,41 @@ async def batch(url: str, ws: Path, k: int) -> dict:
     return {"wall": wall, "latencies": latencies, "events": events["n"], "failed": bad}
 
 
+async def floor(fake_url: str, turns: int) -> float:
+    """CPU seconds per turn of the model layer alone: the turn's three streamed requests."""
+    from openai import AsyncOpenAI
+    from pydantic_ai.direct import model_request_stream
+    from pydantic_ai.messages import ModelRequest, ToolReturnPart, UserPromptPart
+    from pydantic_ai.models import ModelRequestParameters
+    from pydantic_ai.models.openai import OpenAIChatModel
+    from pydantic_ai.providers.openai import OpenAIProvider
+
+    from cowork.engine.turn import tool_definitions
+
+    client = AsyncOpenAI(api_key="not-needed", base_url=fake_url, max_retries=0)
+    model = OpenAIChatModel("fake", provider=OpenAIProvider(openai_client=client))
+    params = ModelRequestParameters(function_tools=tool_definitions())
+
+    async def one_turn() -> None:
+        messages: list = [ModelRequest(parts=[UserPromptPart("Check the notes.")])]
+        for _ in range(3):
+            async with model_request_stream(model, messages, model_request_parameters=params) as stream:
+                async for _event in stream:
+                    pass
+                response = stream.get()
+            messages.append(response)
+            calls = [p for p in response.parts if p.part_kind == "tool-call"]
+            if not calls:
+                return
+            messages.append(ModelRequest(parts=[ToolReturnPart(c.tool_name, "ok", c.tool_call_id) for c in calls]))
+
+    await one_turn()  # warm-up
+    c0 = time.process_time()
+    for _ in range(turns):
+        await one_turn()
+    return (time.process_time() - c0) / turns
+
+
 async def run(args: argparse.Namespace) -> dict:
     out: dict = {"alone": [], "together": []}
     with tempfile.TemporaryDirectory(prefix="cowork-bench-") as tmp_s:
@@ -92,6 +133,8 @@ async def run(args: argparse.Namespace) -> dict:
                     busy = max(busy, w.share())
                     out[key].append(r)
             out["busy"] = busy
+            wait_quiet(max_wait=60)
+            out["floor"] = await floor(fake.url, 32)
             out["requests"] = fake.stop().get("requests", 0)
     return out
 
@@ -132,6 +175,10 @@ def main() -> None:
                  (f"wall({args.sessions}) / wall(1)", f"{ratio:.2f}x", f"<= {TARGET_RATIO:g}x",
                   met(ratio <= TARGET_RATIO))]))
     print(f"  model requests served in all: {r['requests']}")
+    server_cpu = statistics.median(x["cpu"][0] for x in r["together"]) / args.sessions
+    print(f"  floor: the model layer alone spends {r['floor'] * 1000:.1f} ms CPU per turn (cowork server: "
+          f"{server_cpu * 1000:.1f} ms per turn at {args.sessions} at once); {args.sessions} turns need at least "
+          f"{args.sessions * r['floor']:.2f} s of one core for it, against {TARGET_RATIO * alone:.2f} s allowed")
     failed = [ev for key in ("alone", "together") for x in r[key] for ev in x["failed"]]
     if failed:
         err = failed[0].get("error") or {}

@@ -13,6 +13,17 @@ Environment variables (all optional):
 - ``COWORK_MAX_RETRIES``: retries of a failed model request on 429/5xx/timeouts (4).
 - ``COWORK_RETRY_BASE_DELAY``: first backoff delay in seconds, doubled each retry (1.0).
 - ``COWORK_MAX_OUTPUT_TOKENS``: cap on tokens per model response (provider default when unset).
+- ``COWORK_CHECKPOINTS``, ``COWORK_CHECKPOINT_*``: workspace checkpoints (on/off, size limit, file
+  cap, retention); see :mod:`cowork.checkpoints.settings` and docs/checkpoints.md.
+- ``COWORK_APPROVAL_TIMEOUT``: seconds an approval request waits for a person before the call is
+  denied ("no answer within Ns"); 0 or unset: wait for ever.
+- Budgets (see :mod:`cowork.engine.budget`; unset: no limit): ``COWORK_TURN_MAX_TOKENS``,
+  ``COWORK_TURN_MAX_SECONDS``, ``COWORK_TURN_MAX_COST`` (USD) for each turn;
+  ``COWORK_SESSION_MAX_STEPS``, ``COWORK_SESSION_MAX_TOKENS``, ``COWORK_SESSION_MAX_SECONDS``,
+  ``COWORK_SESSION_MAX_COST`` (USD) for all turns of a session together. Tokens are input plus
+  output tokens of every model request; steps are model requests; seconds are wall time.
+- ``COWORK_SANDBOX``: how ``bash`` commands are isolated: ``auto`` (default: bubblewrap, else
+  Landlock, else refuse), ``bwrap``, ``landlock`` or ``off`` (see :mod:`cowork.policy.sandbox`).
 """
 
 from __future__ import annotations
@@ -31,6 +42,28 @@ def cowork_home() -> Path:
 
 def database_url() -> str:
     return os.environ.get("COWORK_DATABASE_URL") or f"sqlite+aiosqlite:///{cowork_home() / 'cowork.db'}"
+
+
+BUDGET_FIELDS = (
+    "turn_max_tokens", "turn_max_seconds", "turn_max_cost",
+    "session_max_steps", "session_max_tokens", "session_max_seconds", "session_max_cost",
+)
+"""The budget settings of :class:`EngineSettings`; each is read from ``COWORK_`` + its name in capitals."""
+
+
+def _limit(field: str) -> float | None:
+    name = f"COWORK_{field.upper()}"
+    value = _num(name, 0) if os.environ.get(name) else None
+    if value is not None and value <= 0:
+        raise ValueError(f"{name} must be a positive number, got {os.environ[name]!r} (unset it for no limit)")
+    return int(value) if value is not None and field.endswith(("_steps", "_tokens")) else value
+
+
+def _approval_timeout() -> float | None:
+    value = _num("COWORK_APPROVAL_TIMEOUT", 0)
+    if value < 0:
+        raise ValueError(f"COWORK_APPROVAL_TIMEOUT must be 0 (wait for ever) or a number of seconds, got {value:g}")
+    return value or None
 
 
 def _num(name: str, default: float) -> float:
@@ -52,6 +85,20 @@ class EngineSettings:
     max_retries: int = 4
     retry_base_delay: float = 1.0
     max_output_tokens: int | None = None
+    approval_timeout: float | None = None  # seconds; None: wait for ever
+    sandbox: str = "auto"  # auto | bwrap | landlock | off; carried into every ToolContext
+    # Budgets (BUDGET_FIELDS, see cowork.engine.budget); None: no limit. Costs in USD.
+    turn_max_tokens: int | None = None
+    turn_max_seconds: float | None = None
+    turn_max_cost: float | None = None
+    session_max_steps: int | None = None
+    session_max_tokens: int | None = None
+    session_max_seconds: float | None = None
+    session_max_cost: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.sandbox not in ("auto", "bwrap", "landlock", "off"):
+            raise ValueError(f"sandbox must be one of auto, bwrap, landlock, off; got {self.sandbox!r}")
 
     @classmethod
     def from_env(cls) -> EngineSettings:
@@ -62,4 +109,7 @@ class EngineSettings:
             max_retries=int(_num("COWORK_MAX_RETRIES", cls.max_retries)),
             retry_base_delay=_num("COWORK_RETRY_BASE_DELAY", cls.retry_base_delay),
             max_output_tokens=int(out) if out else None,
+            approval_timeout=_approval_timeout(),
+            sandbox=os.environ.get("COWORK_SANDBOX") or cls.sandbox,
+            **{field: _limit(field) for field in BUDGET_FIELDS},  # type: ignore[arg-type]
         )

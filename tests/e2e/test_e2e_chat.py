@@ -285,7 +285,7 @@ def test_repl_reports_refused_turns_and_completes_arguments() -> None:
     assert asyncio.run(chat_cli.repl(chat, Lines("hello", "/mode sideways", "/nope", "/exit", "never read"))) == 0
     printed = buf.getvalue()
     assert "error: openai:gpt-x needs OPENAI_API_KEY" in printed
-    assert "usage: /mode default|read-only|yolo" in printed
+    assert "usage: /mode default|accept-edits|read-only|yolo" in printed
     assert "unknown command /nope" in printed and "/resume" in printed
 
     chat.session_choices = [("ses_abc", "first"), ("ses_abd", "second")]
@@ -293,7 +293,7 @@ def test_repl_reports_refused_turns_and_completes_arguments() -> None:
     assert [c[0] for c in chat_cli.complete(chat, "/mo")] == ["/model ", "/models", "/mode "]
     assert [c[0] for c in chat_cli.complete(chat, "/resume ses_ab")] == ["ses_abc", "ses_abd"]
     assert [(c[0], c[1]) for c in chat_cli.complete(chat, "/model loc")] == [("local:smollm2-135m", -3)]
-    assert [c[0] for c in chat_cli.complete(chat, "/mode ")] == ["default", "read-only", "yolo"]
+    assert [c[0] for c in chat_cli.complete(chat, "/mode ")] == ["default", "accept-edits", "read-only", "yolo"]
     assert list(chat_cli.complete(chat, "hello /mo")) == []
 
 

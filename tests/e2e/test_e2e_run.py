@@ -35,7 +35,8 @@ def test_multi_step_task_writes_edits_runs_and_answers(cw: Cowork, srv: FakeMode
     assert ev[0]["type"] == "turn.started" and ev[0]["model"] == "openai:fake-model"
     end = res.terminal()
     assert end["type"] == "turn.completed" and end["stop_reason"] == "end_turn"
-    assert end["usage"] == {"input_tokens": 11 + 22 + 33 + 44, "output_tokens": 1 + 2 + 3 + 7, "requests": 4}
+    assert end["usage"] == {"input_tokens": 11 + 22 + 33 + 44, "output_tokens": 1 + 2 + 3 + 7, "requests": 4,
+                            "cost": None}  # the scripted model has no price
 
     calls = items(ev, "tool_call")
     assert [(c["name"], c["call_id"], c["status"]) for c in calls] == [

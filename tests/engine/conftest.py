@@ -20,7 +20,8 @@ def workspace(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def runtime(tmp_path: Path) -> AsyncIterator[Runtime]:
+async def runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Runtime]:
+    monkeypatch.setenv("COWORK_HOME", str(tmp_path / "home"))  # checkpoints go to COWORK_HOME/checkpoints
     rt = await Runtime.open(
         f"sqlite+aiosqlite:///{tmp_path / 'cowork.db'}",
         settings=EngineSettings(max_steps=10, stream_timeout=5, max_retries=2, retry_base_delay=0.01),

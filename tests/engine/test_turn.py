@@ -14,6 +14,13 @@ from cowork.engine import TurnInProgress
 from cowork.engine.context import LAST_STEP_NOTE
 
 
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""
+
+
 async def start(rt, workspace: Path, script: Script, mode: str = "yolo", text: str = "do it"):
     rt.use_model(MODEL, script.model)
     session = await rt.create_session(workspace, MODEL, mode)
@@ -108,7 +115,7 @@ async def test_read_only_denies_without_asking(runtime, workspace):
 
 
 async def test_interrupt_kills_the_tool_and_keeps_the_session_usable(runtime, workspace):
-    script = Script([("bash", {"command": "echo $$ > pid; sleep 30"})], "second turn answer")
+    script = Script([("bash", {"command": "echo started > pid; sleep 30.4321"})], "second turn answer")
     session, _ = await start(runtime, workspace, script)
 
     async def interrupt_when_running(ev):
@@ -123,12 +130,8 @@ async def test_interrupt_kills_the_tool_and_keeps_the_session_usable(runtime, wo
     assert events[-1].type == "turn.interrupted"
     call = [e.item for e in events if e.type == "item.completed" and e.item.type == "tool_call"][0]
     assert call.status == "interrupted"
-    pid = int((workspace / "pid").read_text())
-    await asyncio.sleep(0.2)
-    with pytest.raises(ProcessLookupError):
-        import os
-
-        os.kill(pid, 0)
+    await asyncio.sleep(0.2)  # pids inside the sandbox mean nothing here: look for the command line
+    assert not [p for p in Path("/proc").glob("[0-9]*/cmdline") if b"30.4321" in _read(p)]
     # The next turn works and the model sees the interrupted call answered.
     await runtime.start_turn(session.id, "again")
     events2 = await collect(runtime, session.id, after_seq=events[-1].seq)

@@ -89,8 +89,11 @@ async def test_health_schema_openapi(server, api):
         ("/api/v1/sessions/{session_id}", "DELETE"), ("/api/v1/sessions/{session_id}/fork", "POST"),
         ("/api/v1/sessions/{session_id}/turns", "POST"), ("/api/v1/sessions/{session_id}/steer", "POST"),
         ("/api/v1/sessions/{session_id}/interrupt", "POST"), ("/api/v1/sessions/{session_id}/events", "GET"),
-        ("/api/v1/approvals/{approval_id}", "POST"),
+        ("/api/v1/approvals/{approval_id}", "POST"), ("/api/v1/approvals", "POST"),
         ("/api/v1/models", "GET"), ("/api/v1/tools", "GET"), ("/api/v1/workspaces", "GET"),
+        ("/api/v1/sessions/{session_id}/checkpoints", "GET"), ("/api/v1/checkpoints/{checkpoint_id}/diff", "GET"),
+        ("/api/v1/checkpoints/{checkpoint_id}/restore", "POST"),
+        ("/api/v1/sessions/{session_id}/turns/{turn_id}/rewind", "POST"),
     }
     assert paths == expected, paths ^ expected
 

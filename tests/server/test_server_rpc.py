@@ -247,8 +247,10 @@ async def test_pending_approval_is_seen_by_a_late_subscriber(server, fake, works
         asked = await late.wait_type("approval.requested")
         await late.ok("approval/respond", {"approvalId": asked["approval_id"], "decision": "session"})
         assert (await late.wait_event(lambda e: e["type"] in TERMINAL))["type"] == "turn.completed"
+        assert asked["suggestion"] == ["path:b.txt"]  # the narrowest pattern: this redirection, not all of bash
+        assert await server.runtime.store.allowed_tools(sid) == ["path:b.txt"]  # "session" was remembered
         tools = (await late.ok("tools/list", {"sessionId": sid}))["tools"]
-        assert {t["name"]: t["permission"] for t in tools}["bash"] == "allow"  # "session" was remembered
+        assert {t["name"]: t["permission"] for t in tools}["bash"] == "ask"  # other commands still ask
     assert (workspace / "b.txt").read_text() == "hi\n"
 
 

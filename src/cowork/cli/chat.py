@@ -27,18 +27,14 @@ from rich.table import Table
 from rich.text import Text
 
 from ..client import AsyncClient, ConnectionLost, CoworkError, Subscription
+from ..policy import MODE_HELP, MODES
 from ..protocol import SessionInfo
 from ..protocol.rpc import ErrorCode
-from .approve import ask
+from . import chat_checkpoints
+from .approve import ask_many
 from .follow import choose_session, follow_turn, open_client
 from .render import Renderer
 
-MODES = ("default", "read-only", "yolo")
-MODE_HELP = {
-    "default": "ask before anything that can change the workspace",
-    "read-only": "deny every tool that can change the workspace",
-    "yolo": "run every tool without asking",
-}
 COMMANDS: dict[str, tuple[str, str]] = {
     "/help": ("", "show this help"),
     "/new": ("", "start a new session in this workspace"),
@@ -47,7 +43,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "/model": ("NAME", "use another model in this session (provider:model)"),
     "/models": ("", "list the models the server knows"),
     "/tools": ("", "list the tools and what this session's mode lets them do"),
-    "/mode": ("NAME", "default (ask before changes), read-only or yolo (never ask)"),
+    "/mode": ("NAME", "default (ask before changes), accept-edits, read-only (plan only) or yolo (never ask)"),
+    "/checkpoints": ("", "list this session's checkpoints of the workspace"),
+    "/undo": ("", "take back the file changes of the last turn (asks before overwriting your edits)"),
+    "/restore": ("ID [PATHS]", "restore the workspace (or some paths) to a checkpoint"),
+    "/rewind": ("[TURN] [both|code|conversation]", "go back to before a turn (default: the last one)"),
     "/exit": ("", "quit (also Ctrl-D on an empty line)"),
 }
 REPLAY_TIMEOUT = 30.0
@@ -69,6 +69,13 @@ class Chat:
         self.sub: Subscription | None = None
         self.session_choices: list[tuple[str, str]] = []  # (id, title · updated) for completion
         self.model_choices: list[tuple[str, str]] = []  # (model, detail) for completion
+        self.checkpoint_choices: list[tuple[str, str]] = []  # (checkpoint id, kind · time)
+        self.turn_choices: list[tuple[str, str]] = []  # (turn id, when) of checkpointed turns
+
+    async def confirm(self, question: str) -> bool:
+        """Ask a yes/no question; without a terminal the answer is no."""
+        self.out.print(Text(question + " (no terminal to ask: no)", style="yellow"))
+        return False
 
     # -- sessions -----------------------------------------------------------------------------
 
@@ -135,6 +142,11 @@ class Chat:
                 (s.id, " · ".join(filter(None, [s.title, s.updated_at.astimezone().strftime("%Y-%m-%d %H:%M")])))
                 for s in await self.workspace_sessions() if self.session is None or s.id != self.session.id
             ]
+            if self.session is not None:
+                found = await self.client.list_checkpoints(self.session.id, 50)
+                self.checkpoint_choices = [(c.id, f"{c.kind} · {c.created_at.astimezone():%H:%M:%S}") for c in found]
+                self.turn_choices = list({c.turn_id: f"{c.created_at.astimezone():%H:%M:%S}"
+                                          for c in found if c.kind == "turn"}.items())
             if not self.model_choices:
                 models = await self.client.list_models()
                 self.model_choices = [(m.model, m.detail) for m in models.models]
@@ -158,7 +170,7 @@ class Chat:
                 self.session = await self.client.update_session(s.id, title=_title(text))
             except CoworkError:
                 pass
-        await follow_turn(self.client, sub, started.turn_id, Renderer(self.out), ask,
+        await follow_turn(self.client, sub, started.turn_id, Renderer(self.out), ask_many,
                           on_interrupt=self._say_interrupting)
 
     def _say_interrupting(self) -> None:
@@ -200,6 +212,16 @@ class Chat:
                 raise ChatError(f"usage: /mode {'|'.join(MODES)}{now}")
             self.session = await self.client.update_session(self.current.id, mode=arg)  # type: ignore[arg-type]
             self.out.print(f"mode: {self.session.mode} ({MODE_HELP[self.session.mode]})")
+        elif name == "/checkpoints":
+            await chat_checkpoints.list_checkpoints(self)
+        elif name == "/undo":
+            await chat_checkpoints.undo(self)
+        elif name == "/restore":
+            if not arg:
+                raise ChatError("usage: /restore ID [PATHS] (see /checkpoints)")
+            await chat_checkpoints.restore_command(self, arg)
+        elif name == "/rewind":
+            await chat_checkpoints.rewind(self, arg)
         else:
             raise ChatError(f"unknown command {name}; commands: {' '.join(COMMANDS)} (/help explains them; "
                             "start a message with // to send a line beginning with /)")
@@ -286,10 +308,21 @@ class TerminalInput:
         def _newline(event: Any) -> None:
             event.current_buffer.insert_text("\n")
 
+        chat.confirm = self.confirm  # type: ignore[method-assign]
         self.prompt: Any = PromptSession(
             history=FileHistory(str(cowork_home() / "chat_history")),
             completer=SlashCompleter(chat), complete_while_typing=True, key_bindings=keys,
         )
+
+    async def confirm(self, question: str) -> bool:
+        """A yes/no question at the terminal (no history, default no)."""
+        from prompt_toolkit import PromptSession
+
+        try:
+            answer = await PromptSession().prompt_async(f"{question} [y/N] ")
+        except (KeyboardInterrupt, EOFError):
+            return False
+        return answer.strip().lower() in ("y", "yes")
 
     async def read(self) -> str | None:
         await self.chat.refresh_choices()
@@ -357,6 +390,8 @@ def complete(chat: Chat, text: str) -> Iterator[tuple[str, int, str]]:
         return
     choices: Iterable[tuple[str, str]] = {
         "/resume": chat.session_choices,
+        "/restore": chat.checkpoint_choices,
+        "/rewind": chat.turn_choices + [(t, "what to take back") for t in ("both", "code", "conversation")],
         "/model": chat.model_choices,
         "/mode": [(m, MODE_HELP[m]) for m in MODES],
     }.get(name.lower(), [])

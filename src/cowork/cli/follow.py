@@ -16,13 +16,17 @@ from pathlib import Path
 from typing import Any
 
 from ..client import AsyncClient, CoworkError, Subscription
-from ..protocol import Event, SessionInfo
+from ..protocol import SessionInfo
 from ..protocol.rpc import ErrorCode
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_CODES = {"turn.completed": EXIT_OK, "turn.failed": EXIT_FAILED, "turn.interrupted": EXIT_INTERRUPTED}
 
-Ask = Callable[[Any, Any], Awaitable[tuple[Any, str | None]]]
+Ask = Callable[[list[Any], Any], Awaitable[tuple[Any, str | None] | None]]
+"""``ask(requests, console)``: one answer for all the ``approval.requested`` events, or None to
+answer them one by one (see :func:`cowork.cli.approve.ask_many`)."""
+GATHER_S = 0.05
+"""Seconds to wait for more approval requests of the same response before prompting."""
 
 
 @contextlib.asynccontextmanager
@@ -86,14 +90,26 @@ async def follow_turn(client: AsyncClient, sub: Subscription, turn_id: str, rend
 
     previous = signal.getsignal(signal.SIGINT)
     loop.add_signal_handler(signal.SIGINT, on_sigint)
+    asked: list[Any] = []  # approval requests of one response, answered together
     try:
-        async for ev in sub:
-            renderer.event(ev)
-            if ev.type == "approval.requested" and ev.turn_id == turn_id:
-                await _answer(client, ev, renderer, ask)
+        while True:
+            try:
+                ev = await sub.next(GATHER_S if asked else None)
+            except TimeoutError:
+                ev = None
+            except StopAsyncIteration:
+                break
+            if asked and (ev is None or ev.type != "approval.requested"):
+                await _answer(client, asked, renderer, ask)
+                asked = []
                 # A prompt_toolkit prompt removes the loop's SIGINT handler when it ends (and leaves
                 # a no-op one): without this, Ctrl-C would do nothing for the rest of the turn.
                 loop.add_signal_handler(signal.SIGINT, on_sigint)
+            if ev is None:
+                continue
+            renderer.event(ev)
+            if ev.type == "approval.requested" and ev.turn_id == turn_id:
+                asked.append(ev)
             if ev.turn_id == turn_id and ev.type in EXIT_CODES:
                 return EXIT_CODES[ev.type]
     finally:
@@ -108,11 +124,25 @@ async def _interrupt(client: AsyncClient, session_id: str) -> None:
         await client.interrupt_turn(session_id)
 
 
-async def _answer(client: AsyncClient, ev: Event, renderer: Any, ask: Ask) -> None:
+async def _answer(client: AsyncClient, asked: list[Any], renderer: Any, ask: Ask) -> None:
+    """Put the requests to the person: one answer for all, or one by one."""
     renderer.pause()
-    decision, reason = await ask(ev, renderer.console)
+    answer = await ask(asked, renderer.console)
+    if answer is None:
+        for ev in asked:
+            one = await ask([ev], renderer.console)
+            assert one is not None
+            await _respond(client, [ev], *one)
+    else:
+        await _respond(client, asked, *answer)
+
+
+async def _respond(client: AsyncClient, asked: list[Any], decision: Any, reason: str | None) -> None:
+    if len(asked) > 1:  # an approval no longer pending is reported in the result, not raised
+        await client.respond_approvals([ev.approval_id for ev in asked], decision, reason)
+        return
     try:
-        await client.respond_approval(ev.approval_id, decision, reason)  # type: ignore[union-attr]
+        await client.respond_approval(asked[0].approval_id, decision, reason)
     except CoworkError as exc:
         if exc.code != ErrorCode.APPROVAL_NOT_PENDING:  # someone else answered, or the turn ended
             raise

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -17,11 +18,24 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="cowork: a local-first AI agent runtime.")
+from ..providers.redaction import install_log_redaction
+from .auth import auth_app
+from .checkpoints import app as checkpoints_app
+from .doctor import doctor
+from .policy import policy_app, trust
+
+# No local variables in crash tracebacks: they could hold a provider key.
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_show_locals=False,
+                  help="cowork: a local-first AI agent runtime.")
 sessions_app = typer.Typer(no_args_is_help=True, help="List, show and delete saved sessions.")
 protocol_app = typer.Typer(no_args_is_help=True, help="The public protocol.")
 app.add_typer(sessions_app, name="sessions")
 app.add_typer(protocol_app, name="protocol")
+app.add_typer(checkpoints_app, name="checkpoints")
+app.add_typer(auth_app, name="auth")
+app.command("doctor")(doctor)
+app.command("trust")(trust)
+app.add_typer(policy_app, name="policy")
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -39,6 +53,60 @@ def _usage_error(message: str) -> typer.Exit:
 ServerOpt = Annotated[str | None, typer.Option(
     "--server", envvar="COWORK_SERVER", help="Use this cowork server (URL) instead of one started in-process.")]
 TokenOpt = Annotated[str | None, typer.Option("--token", envvar="COWORK_TOKEN", help="Token for --server.")]
+SandboxOpt = Annotated[str | None, typer.Option(
+    "--sandbox", help="How bash commands are isolated: auto (bubblewrap, else Landlock; refuse if neither), "
+    "bwrap, landlock, or off (no isolation). Default: $COWORK_SANDBOX, else auto.")]
+
+
+def _choose_sandbox(sandbox: str | None, server: str | None) -> None:
+    """Make ``--sandbox`` the process-wide setting (``COWORK_SANDBOX``, read by EngineSettings)."""
+    if sandbox is None:
+        return
+    from ..policy.sandbox import CHOICES
+
+    if sandbox not in CHOICES:
+        raise _usage_error(f"--sandbox must be one of {', '.join(CHOICES)}, not {sandbox!r}")
+    if server:
+        raise _usage_error(f"the sandbox is chosen by the server at {server}, not by this client: "
+                           "start it with `cowork serve --sandbox ...`")
+    os.environ["COWORK_SANDBOX"] = sandbox
+
+
+BudgetOpt = Annotated[list[str] | None, typer.Option(
+    "--budget", metavar="LIMIT=N", help="A limit, repeatable: turn-steps, turn-tokens, turn-seconds, turn-cost (USD), "
+    "session-steps, session-tokens, session-seconds, session-cost. Overrides its COWORK_* variable.")]
+
+
+def _choose_budget(budget: list[str] | None, server: str | None) -> None:
+    """Make each ``--budget LIMIT=N`` the process-wide setting (its ``COWORK_*`` variable, read by
+    EngineSettings; see :mod:`cowork.engine.budget`). Without ``--server``, a bad ``COWORK_*``
+    engine variable is a usage error here rather than a traceback later."""
+    if budget and server:
+        raise _usage_error(f"budgets are set by the server at {server}, not by this client: "
+                           "start it with `cowork serve --budget ...`")
+    if server:
+        return
+    from ..config import EngineSettings
+    from ..engine.budget import parse_budget_flags
+
+    try:
+        for limit, value in parse_budget_flags(budget or []).items():
+            os.environ[limit.env] = str(value)
+        EngineSettings.from_env()
+    except ValueError as exc:
+        raise _usage_error(str(exc)) from None
+
+
+MODE_OPTION_HELP = ("default (ask before edits and commands), accept-edits (edits in the workspace without asking), "
+                    "read-only (change nothing) or yolo (never ask, except hard denies).")
+
+
+def _check_mode(mode: str | None) -> str | None:
+    from ..policy import MODES
+
+    if mode is not None and mode not in MODES:
+        raise _usage_error(f"--mode must be one of {', '.join(MODES)}, not {mode!r}")
+    return mode
 
 
 @app.command()
@@ -47,17 +115,23 @@ def run(
     dir: Annotated[Path | None, typer.Option("--dir", "-C", help="Workspace folder (default: current folder).")] = None,
     model: Annotated[str | None, typer.Option("--model", "-m", help="provider:model, e.g. openai:gpt-5.1, local:smollm2-135m.")] = None,
     base_url: Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible server for openai: models.")] = None,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Run every tool without asking.")] = False,
-    read_only: Annotated[bool, typer.Option("--read-only", help="Deny every tool that can change the workspace.")] = False,
+    mode: Annotated[str | None, typer.Option("--mode", help=MODE_OPTION_HELP)] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Run every tool without asking: --mode yolo.")] = False,
+    read_only: Annotated[bool, typer.Option("--read-only", help="Change nothing: --mode read-only.")] = False,
     json_lines: Annotated[bool, typer.Option("--json", help="Print the event stream as JSON lines.")] = False,
     continue_: Annotated[bool, typer.Option("--continue", "-c", help="Continue the latest session of the workspace.")] = False,
     session: Annotated[str | None, typer.Option("--session", "-s", help="Continue this session.")] = None,
     server: ServerOpt = None,
     token: TokenOpt = None,
+    sandbox: SandboxOpt = None,
+    budget: BudgetOpt = None,
 ) -> None:
     """Run one task to completion in a workspace, streaming what the agent does."""
-    if yes and read_only:
-        raise _usage_error("--yes and --read-only contradict each other")
+    _choose_sandbox(sandbox, server)
+    _choose_budget(budget, server)
+    if yes + read_only + (mode is not None) > 1:
+        raise _usage_error("give one of --mode, --yes and --read-only")
+    mode = _check_mode(mode)
     if continue_ and session:
         raise _usage_error("use --continue or --session, not both")
     if not task.strip():
@@ -65,7 +139,7 @@ def run(
     workspace = (dir or Path.cwd()).expanduser().resolve()
     if not workspace.is_dir():
         raise _usage_error(f"workspace {workspace} is not an existing folder")
-    mode = "yolo" if yes else "read-only" if read_only else None
+    mode = "yolo" if yes else "read-only" if read_only else mode
     code = asyncio.run(_run(task, workspace, model, base_url, mode, json_lines, continue_, session, server, token))
     raise typer.Exit(code)
 
@@ -74,7 +148,7 @@ async def _run(task: str, workspace: Path, model: str | None, base_url: str | No
                json_lines: bool, continue_: bool, session_id: str | None, server: str | None,
                token: str | None) -> int:
     from ..client import ConnectionLost, CoworkError
-    from .approve import ask
+    from .approve import ask_many
     from .follow import choose_session, follow_turn, open_client
     from .render import Renderer
 
@@ -90,7 +164,7 @@ async def _run(task: str, workspace: Path, model: str | None, base_url: str | No
             except CoworkError as exc:
                 raise _usage_error(exc.message) from None
             renderer = Renderer(err if json_lines else out, json_lines=json_lines)
-            return await follow_turn(client, sub, started.turn_id, renderer, ask, on_interrupt=_say_interrupting)
+            return await follow_turn(client, sub, started.turn_id, renderer, ask_many, on_interrupt=_say_interrupting)
     except ConnectionLost as exc:
         raise _usage_error(str(exc)) from None
 
@@ -108,20 +182,23 @@ def _title(task: str) -> str:
 def chat(
     dir: Annotated[Path | None, typer.Option("--dir", "-C", help="Workspace folder (default: current folder).")] = None,
     model: Annotated[str | None, typer.Option("--model", "-m", help="provider:model, e.g. openai:gpt-5.1, local:smollm2-135m.")] = None,
-    mode: Annotated[str | None, typer.Option("--mode", help="default (ask before changes), read-only or yolo.")] = None,
+    mode: Annotated[str | None, typer.Option("--mode", help=MODE_OPTION_HELP)] = None,
     continue_: Annotated[bool, typer.Option("--continue", "-c", help="Continue the latest session of the workspace.")] = False,
     session: Annotated[str | None, typer.Option("--session", "-s", help="Continue this session.")] = None,
     base_url: Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible server for openai: models.")] = None,
     server: ServerOpt = None,
     token: TokenOpt = None,
+    sandbox: SandboxOpt = None,
+    budget: BudgetOpt = None,
 ) -> None:
     """Talk with the agent in a workspace: messages, slash commands (/help), approvals inline."""
-    from .chat import MODES, UsageError, run_chat
+    _choose_sandbox(sandbox, server)
+    _choose_budget(budget, server)
+    from .chat import UsageError, run_chat
 
     if continue_ and session:
         raise _usage_error("use --continue or --session, not both")
-    if mode is not None and mode not in MODES:
-        raise _usage_error(f"--mode must be one of {', '.join(MODES)}, not {mode!r}")
+    _check_mode(mode)
     workspace = (dir or Path.cwd()).expanduser().resolve()
     if not workspace.is_dir():
         raise _usage_error(f"workspace {workspace} is not an existing folder")
@@ -140,8 +217,12 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to bind. Any non-loopback address requires a token.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port; 0 picks a free one.")] = 8765,
     base_url: Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible server for openai: models.")] = None,
+    sandbox: SandboxOpt = None,
+    budget: BudgetOpt = None,
 ) -> None:
     """Run the server: JSON-RPC over WebSocket at /ws, REST + SSE under /api/v1."""
+    _choose_sandbox(sandbox, None)
+    _choose_budget(budget, None)
     import logging
 
     from ..engine import Runtime
@@ -149,6 +230,7 @@ def serve(
     from ..server import serve as serve_app
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    install_log_redaction()
     try:
         auth, token_lines = Auth.for_bind(host)
         sock = bind(host, port)
@@ -267,7 +349,7 @@ def sessions_delete(
 @app.command()
 def models(json_lines: Annotated[bool, typer.Option("--json", help="JSON output.")] = False) -> None:
     """Providers and their default models: what is configured and usable now."""
-    from ..providers import configured_models, default_model
+    from ..providers import ModelConfigError, configured_models, default_model
 
     found = configured_models()
     if json_lines:
@@ -277,7 +359,10 @@ def models(json_lines: Annotated[bool, typer.Option("--json", help="JSON output.
     for m in found:
         table.add_row(m.model, "[green]yes[/green]" if m.usable else "[dim]no[/dim]", m.detail)
     out.print(table)
-    out.print(f"default: {default_model()} (set COWORK_MODEL or --model to choose)", style="dim")
+    try:
+        out.print(f"default: {default_model()} (set COWORK_MODEL or --model to choose)", style="dim")
+    except ModelConfigError as exc:  # e.g. an unreadable key store
+        raise _usage_error(str(exc)) from None
 
 
 @protocol_app.command("schema")
@@ -290,6 +375,7 @@ def protocol_schema() -> None:
 
 def main() -> None:
     """Console-script entry point."""
+    install_log_redaction()
     try:
         app()
     except KeyboardInterrupt:

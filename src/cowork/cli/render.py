@@ -173,13 +173,27 @@ class Renderer:
                                         style="dim strike" if done else ""))
 
     def _on_approval_requested(self, ev: Any) -> None:
+        """The request with its context: the call, why (and the rule that asked), where it runs,
+        the diff of a write or edit, and what "always this session" would allow."""
         self.pause()
         self.console.print(Text.assemble(("? ", "bold yellow"), (ev.tool, "bold"), " wants to run: ",
-                                         describe_call(ev.tool, ev.arguments, 200), (f"  ({ev.reason})", "dim")))
-        if isinstance(ev.arguments, dict) and ev.tool in ("write", "edit"):
+                                         describe_call(ev.tool, ev.arguments, 200)))
+        hard = "session" not in ev.options
+        why = Text.assemble(("  why: ", "dim"), ev.reason, (f"  [{ev.rule}]" if ev.rule else "", "dim"))
+        if hard:
+            why.append("  (hard deny: only this one call can be allowed)", style="bold red")
+        self.console.print(why)
+        if ev.cwd:
+            self.console.print(Text(f"  in: {ev.cwd}", style="dim"))
+        if ev.diff:
+            diff = ev.diff if len(ev.diff) <= 4000 else ev.diff[:4000] + "\n… (diff cut)\n"
+            self.console.print(Syntax(diff.rstrip("\n"), "diff", theme="ansi_dark", background_color="default"))
+        elif isinstance(ev.arguments, dict) and ev.tool in ("write", "edit"):
             preview = ev.arguments.get("content") or ev.arguments.get("new_string") or ""
             if preview:
                 self.console.print(Syntax(preview[:2000], "text", theme="ansi_dark", background_color="default"))
+        if ev.suggestion and not hard:
+            self.console.print(Text(f"  always this session would allow: {', '.join(ev.suggestion)}", style="dim"))
 
     def _on_approval_resolved(self, ev: Any) -> None:
         words = {"once": "allowed once", "session": "allowed for this session", "deny": "denied"}
@@ -189,8 +203,9 @@ class Renderer:
     def _end_line(self, ev: Any, label: str, style: str) -> None:
         self.pause()
         u = ev.usage
+        cost = f" · ${u.cost:.4f}" if u.cost is not None else ""
         self.console.print(Text(
-            f"{label} · {u.input_tokens:,} tokens in / {u.output_tokens:,} out · {u.requests} requests · "
+            f"{label} · {u.input_tokens:,} tokens in / {u.output_tokens:,} out · {u.requests} requests{cost} · "
             f"{ev.duration_ms / 1000:.1f}s", style=style))
 
     def _on_turn_completed(self, ev: Any) -> None:

@@ -37,13 +37,22 @@ from pydantic import BaseModel
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from ..protocol import ApprovalDecision, Event, EventAdapter, Mode, SessionInfo
+from ..protocol import ApprovalDecision, CheckpointInfo, Event, EventAdapter, Mode, SessionInfo
+from ..protocol.checkpoints import RestoreTarget
 from ..protocol.rpc import (
     EVENT_NOTIFICATION,
     METHODS,
     PROTOCOL_VERSION,
+    ApprovalAnswer,
     ApprovalRespondParams,
+    ApprovalRespondResult,
     Capabilities,
+    CheckpointDiffParams,
+    CheckpointDiffResult,
+    CheckpointListParams,
+    CheckpointListResult,
+    CheckpointRestoreParams,
+    CheckpointRestoreResult,
     ClientInfo,
     Empty,
     ErrorCode,
@@ -66,6 +75,8 @@ from ..protocol.rpc import (
     ToolsListParams,
     ToolsListResult,
     TurnInterruptResult,
+    TurnRewindParams,
+    TurnRewindResult,
     TurnStartParams,
     TurnStartResult,
     TurnSteerParams,
@@ -80,7 +91,7 @@ DEFAULT_URL = "ws://127.0.0.1:8765/ws"
 
 SAFE_TO_REPEAT = frozenset({
     "session/get", "session/list", "session/subscribe", "session/unsubscribe", "models/list", "tools/list",
-    "workspace/list", "turn/start", "turn/interrupt",
+    "workspace/list", "turn/start", "turn/interrupt", "checkpoint/list", "checkpoint/diff",
 })
 """Methods re-sent after a reconnect when their answer was lost with the connection.
 ``turn/start`` is among them because the client always gives it a ``clientMessageId``."""
@@ -575,7 +586,7 @@ class AsyncClient:
                              mode: Mode | None = None) -> SessionInfo:
         """``session/create``: a new session in ``workspace`` (absolute path of an existing folder
         on the server). ``model``: ``provider:model`` (default: the server's); ``mode``:
-        ``default`` | ``read-only`` | ``yolo``. Raises CoworkError ``-32004`` (no such folder),
+        ``default`` | ``accept-edits`` | ``read-only`` | ``yolo``. Raises CoworkError ``-32004`` (no such folder),
         ``-32020`` (model not usable), ``-32602``."""
         params = SessionCreateParams(workspace=str(workspace), model=model, title=title, mode=mode)
         result: SessionResult = await self._request("session/create", params)
@@ -703,6 +714,15 @@ class AsyncClient:
         await self._request("approval/respond",
                             ApprovalRespondParams(approval_id=approval_id, decision=decision, reason=reason))
 
+    async def respond_approvals(self, approval_ids: Sequence[str], decision: ApprovalDecision,
+                                reason: str | None = None) -> list[ApprovalAnswer]:
+        """``approval/respond`` with ``approvalIds``: answer several pending approvals alike, each on
+        its own. Returns one :class:`ApprovalAnswer` per id, in order (``answered``, ``error``); an
+        id that is not pending is reported there, not raised."""
+        result: ApprovalRespondResult = await self._request("approval/respond", ApprovalRespondParams(
+            approval_ids=list(approval_ids), decision=decision, reason=reason))
+        return result.results or []
+
     # -- catalogue ----------------------------------------------------------------------------
 
     async def list_models(self) -> ModelsListResult:
@@ -720,6 +740,39 @@ class AsyncClient:
         """``workspace/list``: workspaces that have sessions, most recently active first."""
         result: WorkspaceListResult = await self._request("workspace/list", Empty())
         return result.workspaces
+
+    # -- checkpoints (docs/checkpoints.md) ------------------------------------------------------
+
+    async def list_checkpoints(self, session_id: str, limit: int = 200) -> list[CheckpointInfo]:
+        """``checkpoint/list``: the session's checkpoints, newest first. Raises CoworkError ``-32004``."""
+        result: CheckpointListResult = await self._request(
+            "checkpoint/list", CheckpointListParams(session_id=session_id, limit=limit))
+        return result.checkpoints
+
+    async def diff_checkpoint(self, checkpoint_id: str, paths: Sequence[str] | None = None) -> CheckpointDiffResult:
+        """``checkpoint/diff``: what changed in the workspace since the checkpoint (``.changes``
+        with unified diffs, ``.not_restorable``). Raises CoworkError ``-32004``, ``-32030``."""
+        return await self._request("checkpoint/diff", CheckpointDiffParams(
+            checkpoint_id=checkpoint_id, paths=list(paths) if paths is not None else None))
+
+    async def restore_checkpoint(self, checkpoint_id: str, paths: Sequence[str] | None = None, *,
+                                 preview: bool = True, overwrite: Sequence[str] = (),
+                                 force: bool = False) -> CheckpointRestoreResult:
+        """``checkpoint/restore``: with ``preview`` (the default) only what would change, else
+        restore it (``.restored``; ``.conflicts`` a person edited are ``.skipped`` unless named in
+        ``overwrite`` or ``force``; ``.checkpoint_id`` undoes the restore). Raises CoworkError
+        ``-32004``, ``-32602`` (a path outside the workspace), ``-32030``."""
+        return await self._request("checkpoint/restore", CheckpointRestoreParams(
+            checkpoint_id=checkpoint_id, paths=list(paths) if paths is not None else None, preview=preview,
+            overwrite=list(overwrite), force=force))
+
+    async def rewind_turn(self, session_id: str, turn_id: str, restore: RestoreTarget = "both", *,
+                          force: bool = False) -> TurnRewindResult:
+        """``turn/rewind``: go back to before ``turn_id``; ``restore`` is ``code`` (files),
+        ``conversation`` (the model's history) or ``both``. Raises CoworkError ``-32010`` (a turn is
+        running), ``-32004``, ``-32030``."""
+        return await self._request("turn/rewind", TurnRewindParams(
+            session_id=session_id, turn_id=turn_id, restore=restore, force=force))
 
 
 def _frame(request_id: int, method: str, params: dict[str, Any]) -> str:

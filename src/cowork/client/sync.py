@@ -15,14 +15,19 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from ..protocol import ApprovalDecision, Event, Mode, SessionInfo
+from ..protocol import ApprovalDecision, CheckpointInfo, Event, Mode, SessionInfo
+from ..protocol.checkpoints import RestoreTarget
 from ..protocol.rpc import (
+    ApprovalAnswer,
     Capabilities,
+    CheckpointDiffResult,
+    CheckpointRestoreResult,
     ModelsListResult,
     ServerInfo,
     SessionListResult,
     TextInput,
     ToolEntry,
+    TurnRewindResult,
     TurnStartResult,
     WorkspaceEntry,
 )
@@ -217,6 +222,11 @@ class Client:
         """See :meth:`AsyncClient.respond_approval`."""
         self._run(self._client.respond_approval(approval_id, decision, reason))
 
+    def respond_approvals(self, approval_ids: Sequence[str], decision: ApprovalDecision,
+                          reason: str | None = None) -> list[ApprovalAnswer]:
+        """See :meth:`AsyncClient.respond_approvals`."""
+        return self._run(self._client.respond_approvals(approval_ids, decision, reason))
+
     def list_models(self) -> ModelsListResult:
         """See :meth:`AsyncClient.list_models`."""
         return self._run(self._client.list_models())
@@ -228,6 +238,25 @@ class Client:
     def list_workspaces(self) -> list[WorkspaceEntry]:
         """See :meth:`AsyncClient.list_workspaces`."""
         return self._run(self._client.list_workspaces())
+
+    def list_checkpoints(self, session_id: str, limit: int = 200) -> list[CheckpointInfo]:
+        """See :meth:`AsyncClient.list_checkpoints`."""
+        return self._run(self._client.list_checkpoints(session_id, limit))
+
+    def diff_checkpoint(self, checkpoint_id: str, paths: Sequence[str] | None = None) -> CheckpointDiffResult:
+        """See :meth:`AsyncClient.diff_checkpoint`."""
+        return self._run(self._client.diff_checkpoint(checkpoint_id, paths))
+
+    def restore_checkpoint(self, checkpoint_id: str, paths: Sequence[str] | None = None, *, preview: bool = True,
+                           overwrite: Sequence[str] = (), force: bool = False) -> CheckpointRestoreResult:
+        """See :meth:`AsyncClient.restore_checkpoint`."""
+        return self._run(self._client.restore_checkpoint(checkpoint_id, paths, preview=preview, overwrite=overwrite,
+                                                         force=force))
+
+    def rewind_turn(self, session_id: str, turn_id: str, restore: RestoreTarget = "both", *,
+                    force: bool = False) -> TurnRewindResult:
+        """See :meth:`AsyncClient.rewind_turn`."""
+        return self._run(self._client.rewind_turn(session_id, turn_id, restore, force=force))
 
 
 __all__ = ["Client", "SyncSubscription"]

@@ -3,8 +3,9 @@
 A turn still marked ``running`` in the store was cut off by a crash, a ``kill -9`` or a shutdown.
 Its journal says where it stood:
 
-- waiting for an approval (``approval.requested`` with no ``approval.resolved``): nothing was run
-  for that call yet, so the turn is resumed and the approval stays pending;
+- waiting for an approval (the first unfinished tool call has an ``approval.requested`` with no
+  ``approval.resolved``): nothing was run for that call yet, so the turn is resumed and its
+  approvals stay pending (answers already given to later calls are kept);
 - anything else: the turn is ended as interrupted. Items it had open are closed — a tool call as
   ``interrupted`` (it is never run again: its side effects may have happened), a message with the
   text that had arrived.
@@ -53,25 +54,43 @@ def open_items(events: Sequence[Event]) -> list:
 
 
 def pending_approval(events: Sequence[Event]) -> Resume | None:
-    """The approval the turn was waiting on, with what is needed to resume it; None if it was not
-    waiting for one."""
-    requested: ApprovalRequested | None = None
+    """What is needed to resume a turn that was waiting for a person when cowork stopped; None if
+    it was not waiting.
+
+    The calls of a response run in order, and the approvals they need are all requested up front.
+    The turn was waiting when the first tool call not completed has an approval request with no
+    answer. If that call had been answered (or needed no approval), it may have been running:
+    the turn is not resumed, so it is never run twice."""
+    requested: dict[str, ApprovalRequested] = {}
+    resolved: dict[str, ApprovalResolved] = {}
+    items: dict[str, ToolCall] = {}
+    completed: set[str] = set()
     for ev in events:
         if isinstance(ev, ApprovalRequested):
-            requested = ev
-        elif isinstance(ev, ApprovalResolved) and requested is not None and ev.approval_id == requested.approval_id:
-            requested = None
-    if requested is None:
+            requested[ev.item_id] = ev
+        elif isinstance(ev, ApprovalResolved):
+            resolved[ev.item_id] = ev
+        elif isinstance(ev, ItemStarted | ItemCompleted) and isinstance(ev.item, ToolCall):
+            items.setdefault(ev.item.id, ev.item.model_copy(deep=True))
+            if isinstance(ev, ItemCompleted):
+                items[ev.item.id] = ev.item
+                completed.add(ev.item.id)
+    waiting = [item_id for item_id in items if item_id not in completed]
+    if not waiting or waiting[0] not in requested or waiting[0] in resolved:
         return None
-    call: ToolCall | None = None
-    done: dict[str, ToolCall] = {}
-    for ev in events:
-        if isinstance(ev, ItemStarted | ItemCompleted) and isinstance(ev.item, ToolCall):
-            if ev.item.id == requested.item_id:
-                call = ev.item.model_copy(deep=True)
-            elif isinstance(ev, ItemCompleted) and ev.seq < requested.seq:
-                done[ev.item.call_id] = ev.item
-    if call is None:
-        return None
-    call.arguments, call.status = requested.arguments, "awaiting_approval"
-    return Resume(approval=requested, item=call, done=done)
+    resume = Resume(pending={}, answered={}, items={}, done={})
+    for item_id in completed:
+        resume.done[items[item_id].call_id] = items[item_id]
+    for item_id in waiting:
+        asked = requested.get(item_id)
+        if asked is None:
+            continue
+        item = items[item_id]
+        item.arguments, item.status = asked.arguments, "awaiting_approval"
+        resume.done.pop(item.call_id, None)  # an earlier attempt of the same call (a sandbox escalation's first run)
+        resume.items[item.call_id] = item
+        if item_id in resolved:
+            resume.answered[item.call_id] = (asked, resolved[item_id])
+        else:
+            resume.pending[item.call_id] = asked
+    return resume

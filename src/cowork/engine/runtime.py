@@ -20,10 +20,13 @@ from pathlib import Path
 
 from pydantic_ai.models import Model
 
+from ..checkpoints import Checkpoints, CheckpointSettings
 from ..config import EngineSettings, database_url
+from ..policy import MODES
 from ..protocol import ApprovalDecision, Event, ItemCompleted, ItemStarted, SessionInfo, TurnInterrupted, UserMessage
+from ..protocol.rpc import TurnRewindResult
 from ..providers import ModelConfigError, build_model, context_window, default_model, parse_model
-from ..store import NotFound, Store, new_id
+from ..store import NotFound, Store, StoredEvent, new_id
 from . import recovery
 from .approvals import ApprovalBroker, ApprovalNotPending
 from .journal import Journal
@@ -31,7 +34,6 @@ from .turn import Resume, Turn, TurnDeps
 
 log = logging.getLogger(__name__)
 
-MODES = ("default", "read-only", "yolo")
 
 
 class TurnInProgress(RuntimeError):
@@ -56,10 +58,12 @@ class StartedTurn:
 class Runtime:
     """Sessions, turns, approvals and the event journal, over one :class:`Store`."""
 
-    def __init__(self, store: Store, settings: EngineSettings | None = None, *, openai_base_url: str | None = None):
+    def __init__(self, store: Store, settings: EngineSettings | None = None, *, openai_base_url: str | None = None,
+                 checkpoint_settings: CheckpointSettings | None = None, checkpoint_root: Path | None = None):
         self.store = store
         self.settings = settings or EngineSettings.from_env()
         self.journal = Journal(store)
+        self.checkpoints = Checkpoints(store, self.journal.emit, checkpoint_settings, checkpoint_root)
         self.approvals = ApprovalBroker()
         self._openai_base_url = openai_base_url
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -94,6 +98,7 @@ class Runtime:
                     if inspect.isawaitable(result):
                         await result
         self._models.clear()
+        await self.checkpoints.close()
         await self.store.close()
 
     async def _recover(self) -> None:
@@ -127,7 +132,7 @@ class Runtime:
         return True
 
     def _deps(self) -> TurnDeps:
-        return TurnDeps(self.store, self.journal, self.approvals, self.settings)
+        return TurnDeps(self.store, self.journal, self.approvals, self.settings, self.checkpoints)
 
     def _launch(self, session_id: str, turn: Turn) -> None:
         task = asyncio.create_task(turn.run(), name=f"turn {turn.turn_id}")
@@ -182,6 +187,15 @@ class Runtime:
         if fields:
             await self.store.update_session(session_id, **fields)
         return await self.store.get_session(session_id)
+
+    async def rewind_turn(self, session_id: str, turn_id: str, restore: str = "both",
+                          force: bool = False) -> TurnRewindResult:
+        """Go back to before ``turn_id`` (see :meth:`Checkpoints.rewind`). Raises NotFound,
+        TurnInProgress (a turn is running: interrupt it first), CheckpointUnavailable."""
+        await self.store.get_session(session_id)
+        if session_id in self._tasks:
+            raise TurnInProgress(f"session {session_id} has a running turn; interrupt it first")
+        return await self.checkpoints.rewind(session_id, turn_id, restore, force)
 
     async def delete_session(self, session_id: str) -> None:
         if session_id in self._tasks:
@@ -284,12 +298,31 @@ class Runtime:
             await asyncio.wait([task])
 
     def respond_approval(self, approval_id: str, decision: ApprovalDecision, reason: str | None = None) -> None:
-        """Answer a pending approval. Raises ApprovalNotPending (unknown or already answered)."""
+        """Answer a pending approval. Raises ApprovalNotPending (unknown or already answered),
+        ValueError (a decision the request does not offer)."""
         self.approvals.resolve(approval_id, decision, reason)
+
+    def respond_approvals(self, approval_ids: list[str], decision: ApprovalDecision,
+                          reason: str | None = None) -> list[str | None]:
+        """Answer several pending approvals alike, each on its own: for each id, None when it was
+        answered, else why not (not pending, decision not offered)."""
+        errors: list[str | None] = []
+        for approval_id in approval_ids:
+            try:
+                self.approvals.resolve(approval_id, decision, reason)
+            except (ApprovalNotPending, ValueError) as exc:
+                errors.append(str(exc))
+            else:
+                errors.append(None)
+        return errors
 
     def subscribe(self, session_id: str, after_seq: int = 0) -> AsyncIterator[Event]:
         """Every journaled event of the session after ``after_seq``, then live events."""
         return self.journal.subscribe(session_id, after_seq)
+
+    def subscribe_stored(self, session_id: str, after_seq: int = 0) -> AsyncIterator[list[StoredEvent]]:
+        """The same in batches of stored events, each one's JSON as journaled (what servers send)."""
+        return self.journal.subscribe_stored(session_id, after_seq)
 
 
 __all__ = [

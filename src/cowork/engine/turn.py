@@ -7,12 +7,14 @@ leaves the session's model history valid for the next turn, whatever happened.
 Model requests go through pydantic-ai's direct API (``model_request_stream``). Failed requests
 (429, 5xx, connection errors, a stream silent for ``stream_timeout`` seconds, a cut stream) are
 retried with exponential backoff (``retry_base_delay * 2**n``, or the provider's Retry-After),
-``max_retries`` times; then the turn fails with ``provider_unavailable``.
+``max_retries`` times; then the turn fails with ``provider_unavailable``. Budgets (steps, tokens,
+wall time, cost per turn and per session) end a turn with ``budget_exceeded``: see :mod:`.budget`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import logging
@@ -53,8 +55,9 @@ from pydantic_ai.models import Model, ModelRequestParameters
 from pydantic_ai.settings import ModelSettings
 from pydantic_ai.tools import ToolDefinition
 
+from ..checkpoints import Checkpoints
 from ..config import EngineSettings
-from ..policy import decide
+from ..policy import Decision, Policy, load_policy
 from ..protocol import (
     ApprovalRequested,
     ApprovalResolved,
@@ -63,6 +66,7 @@ from ..protocol import (
     ItemCompleted,
     ItemDelta,
     ItemStarted,
+    PolicyDecision,
     Reasoning,
     SessionInfo,
     ToolCall,
@@ -76,11 +80,17 @@ from ..protocol import (
 from ..store import Store, new_id
 from ..tools import BUILTIN_TOOLS, get_tool
 from ..tools.base import ToolContext, ToolError, ToolResult, truncate_middle
+from ..tools.files import preview_diff
 from . import context
-from .approvals import ApprovalBroker
+from .approvals import ApprovalBroker, ApprovalNotPending
+from .budget import Budget, BudgetExceeded, Spent, response_cost, session_limited, spent_by
 from .journal import Journal
 
 log = logging.getLogger(__name__)
+
+CHECKPOINTED_TOOLS = frozenset({"write", "edit", "bash"})
+"""Tools the workspace is checkpointed before (after their approval); ``bash`` too, so changes
+made by shell commands can be undone."""
 
 DEFAULT_STREAM_TIMEOUT = 60.0
 """Seconds a hosted model's stream may stay silent; a model may set its own ``stream_timeout``."""
@@ -108,6 +118,7 @@ class TurnDeps:
     journal: Journal
     approvals: ApprovalBroker
     settings: EngineSettings
+    checkpoints: Checkpoints | None = None  # None: no workspace checkpoints (see docs/checkpoints.md)
 
 
 @functools.cache
@@ -125,16 +136,35 @@ def tool_definitions() -> list[ToolDefinition]:
 
 @dataclass
 class Resume:
-    """A turn that was waiting for an approval when cowork stopped, rebuilt from its journal.
+    """A turn that was waiting for approvals when cowork stopped, rebuilt from its journal.
 
-    The model's history ends with the response whose tool calls were being run; ``done`` holds
-    the calls of that response that had already finished (they are answered from the journal,
-    never re-run), ``item`` the call that waits on ``approval``.
+    The model's history ends with the response whose tool calls were being run. By call id:
+    ``done`` the calls that had finished (answered from the journal, never run again);
+    ``pending`` the calls whose approval request is still open; ``answered`` the calls a person
+    answered while the turn still waited on an earlier call (request and answer); ``items`` the
+    tool-call items of the pending and answered calls.
     """
 
-    approval: ApprovalRequested
-    item: ToolCall
+    pending: dict[str, ApprovalRequested]
+    answered: dict[str, tuple[ApprovalRequested, ApprovalResolved]]
+    items: dict[str, ToolCall]
     done: dict[str, ToolCall]
+
+
+@dataclass
+class _Call:
+    """One tool call of a model response on its way: validated, decided, maybe waiting for a
+    person (``approval``; ``answer`` gets ``(decision, reason)`` once it is journaled)."""
+
+    call: ToolCallPart
+    item: ToolCall
+    tool: Any = None
+    args: Any = None
+    decision: Decision | None = None
+    result: ToolReturnPart | None = None  # answered without running (finished before, invalid, denied)
+    approval: str | None = None
+    answer: asyncio.Future[tuple[str, str | None]] | None = None
+    timer: asyncio.TimerHandle | None = None
 
 
 class Turn:
@@ -160,15 +190,24 @@ class Turn:
         self.suspended = False  # set before cancelling to leave a turn waiting for approval as it is
         self.interrupt_reason = "interrupted by the user"  # what turn.interrupted says when cancelled
         self.waiting_approval: str | None = None  # id of the approval this turn waits on
+        self._budget: Budget | None = None  # set when run() starts
+        self._over_budget: BudgetExceeded | None = None  # set when the time budget cancels the turn
+        self._in_loop = False  # the time budget may cancel the turn only while this is set
         self._steers: list[str] = []  # messages added with steer(), not yet sent to the model
         self._accepting = True  # steer() is accepted until the turn decides to end
         self.messages: list[ModelMessage] = []
         self._tokens = 0  # estimate of self.messages, kept up to date instead of re-serializing each step
         self._tool_items: dict[str, ToolCall] = {}
-        self._allowed: set[str] | None = None  # tools allowed for the session, read on first use
+        self._allowed: list[str] | None = None  # the session's "always" patterns, read on first use
+        self._policy: Policy | None = None  # the workspace's rules, loaded on the first tool call
+        self._reopened: dict[str, asyncio.Future[tuple[str, str | None]]] = {}
+        if resume is not None:  # answerable at once after a restart, before the task gets to them
+            for asked in resume.pending.values():
+                self._reopened[asked.approval_id] = deps.approvals.open(asked.approval_id, session.id, asked.options)
         self._tools_ctx = ToolContext(
             workspace=Path(session.workspace), session_id=session.id,
             max_output_chars=min(30_000, context_window),  # about a quarter of the window in tokens
+            sandbox=deps.settings.sandbox,
         )
         self._stream_timeout = deps.settings.stream_timeout or getattr(model, "stream_timeout", DEFAULT_STREAM_TIMEOUT)
         self._settings: ModelSettings = {}
@@ -208,8 +247,41 @@ class Turn:
             return int((time.monotonic() - started) * 1000)
 
         try:
+            stop_reason = await self._work(started)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+            if self._over_budget is not None:
+                error = {"code": self._over_budget.code, "message": str(self._over_budget)}
+                await self._end("failed", TurnFailed, error=error, duration_ms=ms())
+                return
+            if self.suspended:  # left waiting for its approval: cowork resumes it on the next start
+                return
+            await self._end("interrupted", TurnInterrupted, duration_ms=ms(), reason=self.interrupt_reason)
+        except (TurnError, BudgetExceeded) as exc:
+            await self._end("failed", TurnFailed, error={"code": exc.code, "message": str(exc)}, duration_ms=ms())
+        except Exception as exc:  # a bug: still end the turn cleanly and say what happened
+            log.exception("turn %s crashed", self.turn_id)
+            error = {"code": "internal", "message": f"{type(exc).__name__}: {exc}"}
+            await self._end("failed", TurnFailed, error=error, duration_ms=ms())
+        else:
+            await self._end("completed", TurnCompleted, stop_reason=stop_reason, duration_ms=ms())
+
+    async def _work(self, started: float) -> str:
+        """Load the history (and finish the calls of a resumed turn), then run the loop, with the
+        time budget's timer armed; returns the stop reason."""
+        settings = self.deps.settings
+        before = spent_by(await self.deps.store.ended_turns(self.session.id)) if session_limited(settings) else Spent()
+        self._budget = Budget(settings, before, started)
+        left = self._budget.seconds_left()
+        timer = None if left is None else asyncio.get_running_loop().call_later(
+            max(left, 0.0), self._out_of_time, asyncio.current_task())
+        self._in_loop = True
+        try:
             history = await self.deps.store.history(self.session.id)
             if self.resume is None:
+                await self._checkpoint("turn")
                 self.messages = context.repair(history)
                 self._tokens = context.estimate_tokens(self.messages)
                 await self._append(ModelRequest(parts=[UserPromptPart(self.text)]))
@@ -219,27 +291,26 @@ class Turn:
                 last = self.messages[-1]
                 assert isinstance(last, ModelResponse)
                 await self._run_tools([p for p in last.parts if isinstance(p, ToolCallPart)])
-            stop_reason = await self._loop()
-        except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if task is not None:
-                task.uncancel()
-            if self.suspended:  # left waiting for its approval: cowork resumes it on the next start
-                return
-            await self._end("interrupted", TurnInterrupted, duration_ms=ms(), reason=self.interrupt_reason)
-        except TurnError as exc:
-            await self._end("failed", TurnFailed, error={"code": exc.code, "message": str(exc)}, duration_ms=ms())
-        except Exception as exc:  # a bug: still end the turn cleanly and say what happened
-            log.exception("turn %s crashed", self.turn_id)
-            error = {"code": "internal", "message": f"{type(exc).__name__}: {exc}"}
-            await self._end("failed", TurnFailed, error=error, duration_ms=ms())
-        else:
-            await self._end("completed", TurnCompleted, stop_reason=stop_reason, duration_ms=ms())
+            return await self._loop()
+        finally:
+            self._in_loop = False
+            if timer is not None:
+                timer.cancel()
+
+    def _out_of_time(self, task: asyncio.Task[None] | None) -> None:
+        """The time budget ran out: stop the turn the way an interrupt does, as a failure."""
+        if not self._in_loop or self._budget is None or task is None:
+            return
+        self._over_budget = self._budget.out_of_time(self.usage)
+        self.interrupt_reason = "stopped: the time budget ran out"
+        task.cancel()
 
     async def _end(self, status: str, event_type: type[Any], **fields: Any) -> None:
         """Record the outcome, then journal the terminal event (so a client that sees it can
         start the next turn at once)."""
         self._accepting = False
+        for approval_id in self._reopened:  # never reached: the turn ended before
+            self.deps.approvals.close(approval_id)
         if self._steers:  # arrived too late for the model: they open the next turn's history
             await self._append(ModelRequest(parts=self._take_steers()))
         await self.deps.store.end_turn(self.turn_id, status, self.usage.input_tokens, self.usage.output_tokens)
@@ -249,10 +320,12 @@ class Turn:
     async def _append(self, message: ModelMessage) -> None:
         self.messages.append(message)
         self._tokens += context.estimate_tokens([message])
-        await self.deps.store.append_messages(self.session.id, self.turn_id, [message])
+        await self.deps.journal.record_messages(self.session.id, self.turn_id, [message])
 
     async def _loop(self) -> str:
         tools = tool_definitions()
+        budget = self._budget
+        assert budget is not None
         max_steps = max(1, self.deps.settings.max_steps)
         for step in range(1, max_steps + 1):
             last = step == max_steps
@@ -261,9 +334,18 @@ class Turn:
             if self._tokens > context.COMPACT_AT * self.window:
                 await self._compact()
             params = ModelRequestParameters(function_tools=[] if last and step > 1 else tools)
+            budget.check(self.usage)
             response = await self._request(params)
             await self._append(response)
+            if note := budget.unpriced(self.usage, self.session.model):
+                await self._note("cost_unknown", note)
             calls = [p for p in response.parts if isinstance(p, ToolCallPart)]
+            try:
+                if calls:
+                    budget.check(self.usage)
+            except BudgetExceeded as exc:
+                await self._refuse_tools(calls, f"Not run: {exc}")
+                raise
             if not calls:
                 if self._steers and not last:  # the person added to the turn while it answered
                     await self._append(ModelRequest(parts=self._take_steers()))
@@ -328,7 +410,8 @@ class Turn:
             if not isinstance(item, ToolCall):
                 await self._emit(ItemCompleted, item=item)
         u = response.usage
-        self.usage.add(Usage(input_tokens=u.input_tokens or 0, output_tokens=u.output_tokens or 0, requests=1))
+        self.usage.add(Usage(input_tokens=u.input_tokens or 0, output_tokens=u.output_tokens or 0, requests=1,
+                             cost=response_cost(response)))
         return response
 
     async def _on_stream_event(self, event: Any, open_items: dict[int, Any]) -> None:
@@ -405,11 +488,20 @@ class Turn:
     # -- tools ------------------------------------------------------------------------------------
 
     async def _run_tools(self, calls: list[ToolCallPart]) -> None:
-        """Run the calls one after another; always answer every call in the history."""
+        """Decide every call of the response, ask a person about all that need it at once (each
+        request journaled up front, so they can be answered together), then run the calls in
+        order; always answer every call in the history."""
         returns: list[ToolReturnPart] = []
+        prepared: list[_Call] = []
         try:
             for call in calls:
-                returns.append(await self._call_tool(call))
+                prepared.append(await self._prepare(call))
+            self.resume = None
+            for p in prepared:
+                if p.result is None and p.decision is not None and p.decision.outcome == "ask" and p.answer is None:
+                    await self._request_approval(p)
+            for p in prepared:
+                returns.append(p.result if p.result is not None else await self._call_tool(p))
         except BaseException:
             if self.suspended:  # the history stays as it is, for the resumed turn
                 raise
@@ -424,95 +516,261 @@ class Turn:
                                                   call.tool_call_id, outcome="interrupted"))
             await self._append(ModelRequest(parts=returns))
             raise
+        finally:
+            for p in prepared:
+                self._stop_waiting(p)
         await self._append(ModelRequest(parts=[*returns, *self._take_steers()]))
 
-    async def _call_tool(self, call: ToolCallPart) -> ToolReturnPart:
+    async def _prepare(self, call: ToolCallPart) -> _Call:
+        """Validate one call and decide it; calls that cannot run are answered at once."""
         resume = self.resume
         if resume is not None and call.tool_call_id in resume.done:  # finished before cowork stopped
             done = resume.done[call.tool_call_id]
             outcome = {"completed": "success", "denied": "denied"}.get(done.status, "failed")
-            return ToolReturnPart(call.tool_name, done.output or "", call.tool_call_id, outcome=outcome)  # type: ignore[arg-type]
-        if resume is not None and resume.item.call_id == call.tool_call_id:
-            self._tool_items[call.tool_call_id] = resume.item
+            part = ToolReturnPart(call.tool_name, done.output or "", call.tool_call_id, outcome=outcome)  # type: ignore[arg-type]
+            return _Call(call, done, result=part)
+        if resume is not None and call.tool_call_id in resume.items:
+            self._tool_items[call.tool_call_id] = resume.items[call.tool_call_id]
         item = self._tool_items.pop(call.tool_call_id, None)
         if item is None:
             item = ToolCall(id=new_id("item"), call_id=call.tool_call_id, name=call.tool_name)
             await self._emit(ItemStarted, item=item)
         self._tool_items[call.tool_call_id] = item
-        tool = get_tool(call.tool_name)
+        p = _Call(call, item)
+        tool = p.tool = get_tool(call.tool_name)
         if tool is None:
             known = ", ".join(BUILTIN_TOOLS)
-            return await self._finish(item, call, "failed", f"Unknown tool {call.tool_name!r}. Available tools: {known}.")
+            p.result = await self._finish(item, call, "failed", f"Unknown tool {call.tool_name!r}. Available tools: {known}.")
+            return p
         try:
             raw = call.args_as_dict(raise_if_invalid=True)
         except (ValueError, AssertionError) as exc:
             item.arguments = call.args if isinstance(call.args, str) else str(call.args)
-            return await self._finish(
+            p.result = await self._finish(
                 item, call, "failed",
                 f"The arguments are not valid JSON ({exc}). Call {tool.name} again with a JSON object.",
             )
+            return p
         item.arguments = raw
         try:
-            args = tool.Args.model_validate(raw)
+            p.args = tool.Args.model_validate(raw)
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'arguments'}: {e['msg']}" for e in exc.errors())
-            return await self._finish(item, call, "failed", f"Invalid arguments for {tool.name}: {problems}.")
+            p.result = await self._finish(item, call, "failed", f"Invalid arguments for {tool.name}: {problems}.")
+            return p
+        decision = p.decision = await self._decide(tool, p.args)
+        item.policy = PolicyDecision(outcome=decision.outcome, rule=decision.rule, reason=decision.reason)
+        if resume is not None and call.tool_call_id in resume.items:  # asked before cowork stopped
+            self._resume_approval(p, resume)
+        elif decision.outcome == "deny":
+            p.result = await self._finish(item, call, "denied", f"Not allowed: {decision.reason}.")
+        return p
 
+    async def _decide(self, tool: Any, args: Any) -> Decision:
+        if self._policy is None:
+            try:
+                self._policy = await asyncio.to_thread(load_policy, self._tools_ctx.workspace)
+            except ValueError as exc:  # a bad policy file or trusted.json: never guess what it meant
+                raise TurnError("policy_error", str(exc)) from None
         if self._allowed is None:
-            self._allowed = set(await self.deps.store.allowed_tools(self.session.id))
-        decision = decide(tool.name, tool.mutating, self.session.mode, self._allowed)
-        pending = None
-        if resume is not None and resume.item.call_id == call.tool_call_id:  # its approval is still open
-            decision, pending = replace(decision, outcome="ask"), resume.approval.approval_id
-            self.resume = None
-        if decision.outcome == "deny":
-            return await self._finish(item, call, "denied", f"Not allowed: {decision.reason}.")
-        if decision.outcome == "ask":
-            answer, reason = await self._ask(item, decision.reason, pending)
+            self._allowed = list(await self.deps.store.allowed_tools(self.session.id))
+        return self._policy.decide(tool.name, args.model_dump(), mutating=tool.mutating, mode=self.session.mode,
+                                   session=self._allowed)
+
+    def _resume_approval(self, p: _Call, resume: Resume) -> None:
+        """Wait again on an approval requested before cowork stopped (or use the answer given)."""
+        call_id = p.call.tool_call_id
+        asked = resume.pending.get(call_id) or resume.answered[call_id][0]
+        assert p.decision is not None
+        network = p.decision.network or p.item.metadata.get("escalation") == "network"
+        p.decision = replace(p.decision, outcome="ask", reason=asked.reason, rule=asked.rule or p.decision.rule,
+                             suggestion=tuple(asked.suggestion), hard="session" not in asked.options, network=network)
+        p.item.status = "awaiting_approval"
+        p.approval = asked.approval_id
+        if call_id in resume.answered:
+            answer = resume.answered[call_id][1]
+            p.answer = asyncio.get_running_loop().create_future()
+            p.answer.set_result((answer.decision, answer.reason))
+        else:
+            self._wait_for_answer(p, asked.options, asked.ts.timestamp())
+
+    async def _request_approval(self, p: _Call, why: str | None = None,
+                                options: list[str] | None = None) -> None:
+        """Journal an approval request for ``p`` (with its context) and start waiting for it."""
+        decision = p.decision
+        assert decision is not None
+        p.approval = new_id("apr")
+        p.item.status = "awaiting_approval"
+        diff = None
+        if p.tool is not None and p.tool.name in ("write", "edit") and p.args is not None:
+            diff = await asyncio.to_thread(preview_diff, p.tool.name, p.args, self._tools_ctx.workspace)
+        options = options or decision.options
+        self._wait_for_answer(p, options, time.time())
+        await self._emit(
+            ApprovalRequested, approval_id=p.approval, item_id=p.item.id, tool=p.item.name, arguments=p.item.arguments,
+            reason=why or decision.reason, options=options, cwd=str(self._tools_ctx.workspace), diff=diff,
+            rule=decision.rule, suggestion=list(decision.suggestion) if "session" in options else [],
+        )
+
+    def _wait_for_answer(self, p: _Call, options: list[str], asked_at: float) -> None:
+        """Open ``p.approval`` in the broker; its answer is journaled (``approval.resolved``) as
+        soon as it comes, and after ``approval_timeout`` seconds from ``asked_at`` it is a deny."""
+        assert p.approval is not None
+        future = self._reopened.pop(p.approval, None) or self.deps.approvals.open(p.approval, self.session.id, options)
+        p.answer = asyncio.ensure_future(self._journal_answer(p.item, p.approval, future))
+        timeout = self.deps.settings.approval_timeout
+        if timeout:
+            delay = max(0.0, asked_at + timeout - time.time())
+            p.timer = asyncio.get_running_loop().call_later(delay, self._expire, p.approval, timeout)
+
+    async def _journal_answer(self, item: ToolCall, approval_id: str,
+                              future: asyncio.Future[tuple[str, str | None]]) -> tuple[str, str | None]:
+        decision, reason = await future
+        await self._emit(ApprovalResolved, approval_id=approval_id, item_id=item.id, decision=decision, reason=reason)
+        return decision, reason
+
+    def _expire(self, approval_id: str, timeout: float) -> None:
+        with contextlib.suppress(ApprovalNotPending, ValueError):
+            self.deps.approvals.resolve(approval_id, "deny", f"no answer within {timeout:g}s")
+
+    def _stop_waiting(self, p: _Call) -> None:
+        if p.timer is not None:
+            p.timer.cancel()
+        if p.approval is not None:
+            self.deps.approvals.close(p.approval)
+        if p.answer is not None and not p.answer.done():
+            p.answer.cancel()
+
+    async def _answer_of(self, p: _Call) -> tuple[str, str | None]:
+        """Wait for the person's answer to ``p``'s approval."""
+        assert p.answer is not None
+        self.waiting_approval = p.approval
+        try:
+            return await p.answer
+        finally:
+            self.waiting_approval = None
+
+    async def _call_tool(self, p: _Call) -> ToolReturnPart:
+        call, item, tool, args, decision = p.call, p.item, p.tool, p.args, p.decision
+        assert decision is not None
+        if p.answer is not None:
+            answer, reason = await self._answer_of(p)
             if answer == "deny":
                 said = f" Their reason: {reason}" if reason else ""
                 return await self._finish(item, call, "denied", f"The user denied this {tool.name} call.{said}")
-            if answer == "session":
-                self._allowed.add(tool.name)
+            if answer == "session" and decision.suggestion:
+                assert self._allowed is not None
+                self._allowed += [s for s in decision.suggestion if s not in self._allowed]
                 await self.deps.store.update_session(self.session.id, allowed_tools=sorted(self._allowed))
+        ctx = replace(self._tools_ctx, network=decision.network) if tool.name == "bash" else self._tools_ctx
 
+        if tool.name in CHECKPOINTED_TOOLS:
+            await self._checkpoint(f"tool:{tool.name}", item.id)
         item.status = "running"
         started = time.monotonic()
         try:
-            result = await tool.run(args, self._tools_ctx)
+            result = await tool.run(args, ctx)
         except ToolError as exc:
             result = ToolResult(output=str(exc), is_error=True, summary=str(exc).splitlines()[0][:120] if str(exc) else "")
         except asyncio.CancelledError:
             item.status, item.duration_ms = "interrupted", int((time.monotonic() - started) * 1000)
-            item.output = "interrupted by the user"
+            item.output = self.interrupt_reason
             await self._emit(ItemCompleted, item=item)
             raise
         except Exception as exc:
             log.exception("tool %s crashed", tool.name)
             result = ToolResult(output=f"The {tool.name} tool failed unexpectedly: {type(exc).__name__}: {exc}", is_error=True)
         item.duration_ms = int((time.monotonic() - started) * 1000)
+        if tool.name in CHECKPOINTED_TOOLS:
+            await self._settle()
         item.summary = result.summary or None
         item.metadata = result.metadata
+        if result.metadata.get("sandbox_denied") == "network" and self.session.mode != "read-only":
+            return await self._escalate_network(item, call, tool, args, result)
         return await self._finish(item, call, "failed" if result.is_error else "completed", result.output)
 
-    async def _ask(self, item: ToolCall, why: str, pending: str | None = None) -> tuple[str, str | None]:
-        """Journal an approval request (or wait again on the ``pending`` one) and wait for the answer."""
-        approval_id = pending or new_id("apr")
-        future = self.deps.approvals.open(approval_id, self.session.id)
-        item.status = "awaiting_approval"
-        self.waiting_approval = approval_id
+    async def _escalate_network(
+        self, item: ToolCall, call: ToolCallPart, tool: Any, args: Any, first: ToolResult,
+    ) -> ToolReturnPart:
+        """The sandbox had no network and the command failed for it: journal that attempt, ask a
+        person (in every mode but read-only; yolo too, as the sandbox is the only guard there) to
+        re-run it once with network access, as a second item of the same call. The model reads both."""
+        await self._finish(item, call, "failed", first.output)
+        rerun = ToolCall(id=new_id("item"), call_id=call.tool_call_id, name=tool.name, arguments=item.arguments,
+                         metadata={"escalation": "network"})
+        self._tool_items[call.tool_call_id] = rerun
+        await self._emit(ItemStarted, item=rerun)
+        answer, reason = await self._ask(rerun, "the command failed because the sandbox has no network: "
+                                                "re-run it with network access")
+        if answer == "deny":
+            said = f" Their reason: {reason}" if reason else ""
+            return await self._finish(rerun, call, "denied", f"{first.output}\n\n[The user declined to re-run "
+                                                             f"this command with network access.{said}]")
+        rerun.status = "running"
+        started = time.monotonic()
         try:
-            if pending is None:
-                await self._emit(
-                    ApprovalRequested, approval_id=approval_id, item_id=item.id, tool=item.name,
-                    arguments=item.arguments, reason=why,
-                )
-            decision, reason = await future
+            result = await tool.run(args, replace(self._tools_ctx, network=True))
+        except ToolError as exc:
+            result = ToolResult(output=str(exc), is_error=True)
+        rerun.duration_ms = int((time.monotonic() - started) * 1000)
+        await self._settle()
+        rerun.summary = result.summary or None
+        rerun.metadata = {**result.metadata, "escalation": "network"}
+        output = (f"Without network access:\n{first.output}\n\n"
+                  f"Re-run with network access (approved by the user):\n{result.output}")
+        return await self._finish(rerun, call, "failed" if result.is_error else "completed", output)
+
+    async def _note(self, code: str, message: str) -> None:
+        """Journal an ``error`` item for the person (the turn goes on)."""
+        item = ErrorItem(id=new_id("item"), code=code, message=message)
+        await self._emit(ItemStarted, item=item)
+        await self._emit(ItemCompleted, item=item)
+
+    async def _refuse_tools(self, calls: list[ToolCallPart], why: str) -> None:
+        """Answer every call of the last response with ``why`` without running it."""
+        returns = []
+        for call in calls:
+            item = self._tool_items.pop(call.tool_call_id, None)
+            if item is None:
+                item = ToolCall(id=new_id("item"), call_id=call.tool_call_id, name=call.tool_name)
+                await self._emit(ItemStarted, item=item)
+            item.arguments = call.args if isinstance(call.args, str) else dict(call.args or {})
+            returns.append(await self._finish(item, call, "failed", why))
+        await self._append(ModelRequest(parts=returns))
+
+    async def _checkpoint(self, kind: str, item_id: str | None = None) -> None:
+        """Checkpoint the workspace before a change. A failure (disk full, permissions) never
+        costs the turn: it is journaled as an ``error`` item (``checkpoint_failed``) and the work goes on."""
+        if self.deps.checkpoints is None:
+            return
+        try:
+            await self.deps.checkpoints.create(self.session.id, self.session.workspace, self.turn_id, kind, item_id)
+        except Exception as exc:
+            log.warning("checkpoint before %s failed: %s", kind, exc)
+            item = ErrorItem(id=new_id("item"), code="checkpoint_failed",
+                             message=f"the workspace could not be checkpointed before {kind}, so this change "
+                                     f"cannot be undone: {exc}")
+            await self._emit(ItemStarted, item=item)
+            await self._emit(ItemCompleted, item=item)
+
+    async def _settle(self) -> None:
+        """Record what the agent's change left (a restore compares with it to notice a person's edits)."""
+        if self.deps.checkpoints is None:
+            return
+        try:
+            await self.deps.checkpoints.settle(self.session.workspace)
+        except Exception as exc:
+            log.warning("recording the workspace after a change failed: %s", exc)
+
+    async def _ask(self, item: ToolCall, why: str, options: list[str] | None = None) -> tuple[str, str | None]:
+        """Ask a person about ``item`` on its own (journaled with ``why``) and wait for the answer."""
+        p = _Call(ToolCallPart(item.name, item.arguments, item.call_id), item,
+                  decision=Decision("ask", why, "sandbox:escalation"))
+        try:
+            await self._request_approval(p, why, options or ["once", "session", "deny"])
+            return await self._answer_of(p)
         finally:
-            self.waiting_approval = None
-            self.deps.approvals.close(approval_id)
-        await self._emit(ApprovalResolved, approval_id=approval_id, item_id=item.id, decision=decision, reason=reason)
-        return decision, reason
+            self._stop_waiting(p)
 
     async def _finish(self, item: ToolCall, call: ToolCallPart, status: str, output: str) -> ToolReturnPart:
         output = truncate_middle(output, self._tools_ctx.max_output_chars)

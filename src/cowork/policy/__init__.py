@@ -1,36 +1,17 @@
-"""Whether a tool call may run: ``allow``, ``ask`` a person, or ``deny``.
+"""Whether a tool call may run: ``allow``, ``ask`` a person, or ``deny`` — and the sandbox.
 
-This is the first form of the policy: decided per tool from the session's mode and the tools a
-person allowed "for the rest of this session". A denial is never an error for the turn: the model
-reads it as the tool's result.
+:func:`load_policy` reads the rules in force for a workspace (built-in, ``$COWORK_HOME/policy.toml``,
+the trusted workspace's ``.cowork/policy.toml``); :meth:`Policy.decide` decides one call in a
+mode, with the session's "always" answers, and returns a :class:`Decision` naming the rule that
+made it. See docs/security.md for the model, the modes and the rule syntax.
 """
 
-from __future__ import annotations
+from .engine import Decision, Policy, load_policy
+from .modes import MODE_HELP, MODES, check_mode
+from .rules import Outcome, PolicyFileError, Rule
+from .trust import is_trusted, set_trusted, trusted
 
-from dataclasses import dataclass
-from typing import Literal
-
-Outcome = Literal["allow", "ask", "deny"]
-
-
-@dataclass(frozen=True)
-class Decision:
-    outcome: Outcome
-    reason: str
-
-
-def decide(tool: str, mutating: bool, mode: str, session_allowed: frozenset[str] | set[str]) -> Decision:
-    """Decide one call of ``tool`` (``mutating``: it can change the workspace) in ``mode``.
-
-    Modes: ``read-only`` denies every mutating tool; ``yolo`` allows everything; ``default``
-    asks for mutating tools unless the person allowed the tool for this session.
-    """
-    if not mutating:
-        return Decision("allow", f"{tool} does not change anything")
-    if mode == "read-only":
-        return Decision("deny", f"the session is read-only: {tool} could change the workspace")
-    if mode == "yolo":
-        return Decision("allow", "yolo mode allows every tool")
-    if tool in session_allowed:
-        return Decision("allow", f"{tool} was allowed for this session")
-    return Decision("ask", f"{tool} can change the workspace")
+__all__ = [
+    "MODES", "MODE_HELP", "Decision", "Outcome", "Policy", "PolicyFileError", "Rule", "check_mode", "is_trusted",
+    "load_policy", "set_trusted", "trusted",
+]

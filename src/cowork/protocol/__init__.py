@@ -4,10 +4,13 @@ Clients and the server exchange exactly these shapes; ``cowork protocol schema``
 JSON Schema. See docs/protocol.md.
 """
 
+from .checkpoints import CheckpointInfo, CheckpointStats, FileChange, NotRestored
 from .events import (
     ApprovalDecision,
     ApprovalRequested,
     ApprovalResolved,
+    CheckpointCreated,
+    CheckpointRestored,
     ErrorInfo,
     Event,
     EventAdapter,
@@ -18,18 +21,20 @@ from .events import (
     TurnCompleted,
     TurnFailed,
     TurnInterrupted,
+    TurnRewound,
     TurnStarted,
     Usage,
     is_terminal,
     utc_now,
 )
-from .items import AssistantMessage, ErrorItem, Item, Reasoning, ToolCall, ToolCallStatus, UserMessage
+from .items import AssistantMessage, ErrorItem, Item, PolicyDecision, Reasoning, ToolCall, ToolCallStatus, UserMessage
 from .sessions import Mode, SessionInfo, SessionStatus
 
 __all__ = [
-    "ApprovalDecision", "ApprovalRequested", "ApprovalResolved", "AssistantMessage", "ErrorInfo",
+    "ApprovalDecision", "ApprovalRequested", "ApprovalResolved", "AssistantMessage", "CheckpointCreated",
+    "CheckpointInfo", "CheckpointRestored", "CheckpointStats", "ErrorInfo", "FileChange", "NotRestored", "TurnRewound",
     "ErrorItem", "Event", "EventAdapter", "Item", "ItemCompleted", "ItemDelta", "ItemStarted",
-    "Mode", "Reasoning", "SessionInfo", "SessionStatus", "StopReason", "ToolCall", "ToolCallStatus",
+    "Mode", "PolicyDecision", "Reasoning", "SessionInfo", "SessionStatus", "StopReason", "ToolCall", "ToolCallStatus",
     "TurnCompleted", "TurnFailed", "TurnInterrupted", "TurnStarted", "Usage", "UserMessage",
     "is_terminal", "utc_now",
 ]

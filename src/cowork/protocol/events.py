@@ -16,8 +16,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, f
 from .items import Item
 
 ApprovalDecision = Literal["once", "session", "deny"]
-"""``once``: run this call; ``session``: run it and allow this tool for the rest of the session;
-``deny``: do not run it (an optional reason is passed to the model)."""
+"""``once``: run this call; ``session``: run it and allow what the request's ``suggestion`` says
+for the rest of the session; ``deny``: do not run it (an optional reason is passed to the model)."""
 
 StopReason = Literal["end_turn", "max_steps", "max_tokens"]
 """Why a completed turn stopped: the model answered (``end_turn``); the step limit was reached and
@@ -31,15 +31,21 @@ class Usage(BaseModel):
     input_tokens: int = 0
     output_tokens: int = 0
     requests: int = Field(default=0, description="Number of model requests made.")
+    cost: float | None = Field(
+        default=None,
+        description="Price in USD of the requests whose price is known (genai-prices); null when none was.",
+    )
 
     def add(self, other: Usage) -> None:
         self.input_tokens += other.input_tokens
         self.output_tokens += other.output_tokens
         self.requests += other.requests
+        if other.cost is not None:
+            self.cost = (self.cost or 0.0) + other.cost
 
 
 class ErrorInfo(BaseModel):
-    """A machine-readable ``code`` (e.g. ``provider_unavailable``, ``missing_api_key``,
+    """A machine-readable ``code`` (e.g. ``provider_unavailable``, ``budget_exceeded``, ``missing_api_key``,
     ``stream_timeout``, ``internal``) and a message for people."""
 
     code: str
@@ -93,7 +99,15 @@ class ApprovalRequested(_Event):
     tool: str
     arguments: dict | str
     reason: str = Field(description="Why the call needs approval.")
-    options: list[ApprovalDecision] = Field(default_factory=lambda: ["once", "session", "deny"])
+    options: list[ApprovalDecision] = Field(
+        default_factory=lambda: ["once", "session", "deny"],
+        description="The answers accepted: a hard deny offers only once and deny.")
+    cwd: str | None = Field(default=None, description="The folder the call runs in (the workspace).")
+    diff: str | None = Field(default=None, description="For write and edit: the unified diff the call would make.")
+    rule: str | None = Field(default=None, description="The policy rule that asked (e.g. 'mode:default').")
+    suggestion: list[str] = Field(
+        default_factory=list,
+        description="What 'session' allows for the rest of the session: the narrowest patterns, e.g. 'bash:git status'.")
 
 
 class ApprovalResolved(_Event):
@@ -125,6 +139,36 @@ class TurnInterrupted(_Event):
     reason: str = "interrupted by the user"
 
 
+class CheckpointCreated(_Event):
+    """A checkpoint of the workspace was taken (see docs/checkpoints.md)."""
+
+    type: Literal["checkpoint.created"] = "checkpoint.created"
+    checkpoint_id: str
+    kind: str = Field(description="'turn', 'tool:write', 'tool:edit', 'tool:bash' or 'restore'.")
+    item_id: str | None = Field(default=None, description="The tool_call item it was taken before, if any.")
+    changed: int = Field(description="Entries added, changed or removed since the workspace's previous checkpoint.")
+
+
+class CheckpointRestored(_Event):
+    """Files were restored from a checkpoint (checkpoint/restore, turn/rewind, /undo)."""
+
+    type: Literal["checkpoint.restored"] = "checkpoint.restored"
+    checkpoint_id: str = Field(description="The checkpoint restored.")
+    restored: list[str] = Field(description="Paths changed back.")
+    skipped: list[str] = Field(default_factory=list, description="Conflicting paths left alone.")
+    undo_checkpoint_id: str | None = Field(
+        default=None, description="The checkpoint taken just before: restore it to undo this restore.")
+
+
+class TurnRewound(_Event):
+    """The conversation went back to before ``turn_id``: it and the later turns left the model's
+    history (the journal keeps them)."""
+
+    type: Literal["turn.rewound"] = "turn.rewound"
+    rewound_turn_ids: list[str]
+    restore: Literal["code", "conversation", "both"]
+
+
 Event = Annotated[
     TurnStarted
     | ItemStarted
@@ -134,7 +178,10 @@ Event = Annotated[
     | ApprovalResolved
     | TurnCompleted
     | TurnFailed
-    | TurnInterrupted,
+    | TurnInterrupted
+    | CheckpointCreated
+    | CheckpointRestored
+    | TurnRewound,
     Field(discriminator="type"),
 ]
 

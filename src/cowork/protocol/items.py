@@ -44,6 +44,17 @@ class Reasoning(_Item):
     text: str = ""
 
 
+class PolicyDecision(BaseModel):
+    """What the policy decided for a tool call, and the rule that decided it (e.g.
+    ``builtin:read-only:git status``, ``/home/u/.cowork/policy.toml#3``, ``mode:default``,
+    ``session:bash:npm test``, ``builtin:hard-deny:ssh``). See docs/security.md."""
+
+    model_config = ConfigDict(extra="forbid")
+    outcome: Literal["allow", "ask", "deny"]
+    rule: str
+    reason: str
+
+
 class ToolCall(_Item):
     """One call of a tool by the model, with its outcome once known.
 
@@ -62,6 +73,8 @@ class ToolCall(_Item):
     summary: str | None = Field(default=None, description="One line for people, e.g. 'exit 0 · 3 lines'.")
     metadata: dict[str, Any] = Field(default_factory=dict)
     duration_ms: int | None = None
+    policy: PolicyDecision | None = Field(
+        default=None, description="The policy's decision, once made (null for calls never decided).")
 
 
 class ErrorItem(_Item):

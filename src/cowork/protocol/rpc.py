@@ -15,9 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
+from .checkpoints import CheckpointInfo, FileChange, NotRestored, RestoreTarget
 from .events import ApprovalDecision
 from .sessions import Mode, SessionInfo
 
@@ -168,9 +169,86 @@ class TurnInterruptResult(Wire):
 
 
 class ApprovalRespondParams(Wire):
-    approval_id: str
+    approval_id: str | None = Field(default=None, description="The approval to answer (or give approvalIds).")
+    approval_ids: list[str] | None = Field(
+        default=None, min_length=1, max_length=100,
+        description="Several pending approvals answered alike, each on its own (instead of approvalId).")
     decision: ApprovalDecision
     reason: str | None = Field(default=None, max_length=4000, description="Passed to the model on deny.")
+
+    @model_validator(mode="after")
+    def _one_form(self) -> ApprovalRespondParams:
+        if (self.approval_id is None) == (self.approval_ids is None):
+            raise ValueError("give exactly one of approvalId and approvalIds")
+        return self
+
+
+class ApprovalAnswer(Wire):
+    approval_id: str
+    answered: bool = Field(description="False when this approval was not answered (see error).")
+    error: str | None = Field(default=None, description="Why it was not: not pending, or the decision is not offered.")
+
+
+class ApprovalRespondResult(Wire):
+    results: list[ApprovalAnswer] | None = Field(
+        default=None, exclude_if=lambda v: v is None,
+        description="With approvalIds: one entry per id, in order (absent with approvalId: `{}`).")
+
+
+# -- checkpoints (docs/checkpoints.md) ---------------------------------------------------------
+
+
+class CheckpointListParams(Wire):
+    session_id: str
+    limit: int = Field(default=200, ge=1, le=1000)
+
+
+class CheckpointListResult(Wire):
+    checkpoints: list[CheckpointInfo] = Field(description="Newest first.")
+
+
+class CheckpointDiffParams(Wire):
+    checkpoint_id: str
+    paths: list[str] | None = Field(default=None, description="Only these files or folders (relative or absolute).")
+
+
+class CheckpointDiffResult(Wire):
+    checkpoint: CheckpointInfo
+    changes: list[FileChange]
+    not_restorable: list[NotRestored] = Field(description="Differences a restore cannot undo, and why.")
+
+
+class CheckpointRestoreParams(Wire):
+    checkpoint_id: str
+    paths: list[str] | None = Field(default=None, description="Only these files or folders; default: everything.")
+    preview: bool = Field(default=True, description="Only say what would change (the default); false applies it.")
+    overwrite: list[str] = Field(default_factory=list, description="Conflicting paths the person agreed to lose.")
+    force: bool = Field(default=False, description="Overwrite every conflicting path.")
+
+
+class CheckpointRestoreResult(Wire):
+    preview: bool
+    changes: list[FileChange] = Field(description="What differs (what a restore changes), with diffs.")
+    conflicts: list[str] = Field(description="Paths a person edited since the agent's last change.")
+    restored: list[str] = Field(default_factory=list, description="Paths changed back (empty in a preview).")
+    skipped: list[str] = Field(default_factory=list, description="Conflicts left alone (not confirmed).")
+    not_restored: list[NotRestored] = Field(default_factory=list,
+                                            description="Paths that could not be brought back, and why.")
+    checkpoint_id: str | None = Field(
+        default=None, description="The checkpoint taken just before applying: restore it to undo this restore.")
+
+
+class TurnRewindParams(Wire):
+    session_id: str
+    turn_id: str = Field(description="Go back to before this turn: it and every later turn are rewound.")
+    restore: RestoreTarget = "both"
+    force: bool = Field(default=False, description="With code: overwrite files a person edited too.")
+
+
+class TurnRewindResult(Wire):
+    rewound_turn_ids: list[str] = Field(description="Turns dropped from the model's history (conversation, both).")
+    files: CheckpointRestoreResult | None = Field(
+        default=None, description="The restore of the turn's checkpoint (code, both); null when not asked.")
 
 
 # -- catalogue ---------------------------------------------------------------------------------
@@ -242,7 +320,15 @@ METHODS: dict[str, Method] = {
     "turn/start": Method(TurnStartParams, TurnStartResult, True, "Start a turn; follow it with events."),
     "turn/steer": Method(TurnSteerParams, TurnSteerResult, True, "Add a user message to the running turn."),
     "turn/interrupt": Method(SessionIdParams, TurnInterruptResult, True, "Interrupt the running turn."),
-    "approval/respond": Method(ApprovalRespondParams, Empty, True, "Answer a pending approval."),
+    "turn/rewind": Method(TurnRewindParams, TurnRewindResult, True,
+                          "Go back to before a turn: drop it from the history and/or restore its files."),
+    "checkpoint/list": Method(CheckpointListParams, CheckpointListResult, False, "A session's checkpoints."),
+    "checkpoint/diff": Method(CheckpointDiffParams, CheckpointDiffResult, False,
+                              "What changed in the workspace since a checkpoint."),
+    "checkpoint/restore": Method(CheckpointRestoreParams, CheckpointRestoreResult, True,
+                                 "Preview or restore a checkpoint (all of it or some paths)."),
+    "approval/respond": Method(ApprovalRespondParams, ApprovalRespondResult, True,
+                               "Answer one pending approval, or several alike."),
     "models/list": Method(Empty, ModelsListResult, False, "Models and whether they are usable."),
     "tools/list": Method(ToolsListParams, ToolsListResult, False, "Tools, with a session's policy."),
     "workspace/list": Method(Empty, WorkspaceListResult, False, "Workspaces that have sessions."),
@@ -272,6 +358,7 @@ class ErrorCode:
     APPROVAL_NOT_PENDING = -32012  # unknown or already answered (the first answer wins)
     CLIENT_MESSAGE_CONFLICT = -32013  # clientMessageId reused with a different input
     MODEL_CONFIG = -32020  # unknown provider, missing API key, model failed to load
+    CHECKPOINT_UNAVAILABLE = -32030  # checkpoints are off, or the shadow repository cannot be read or written
 
 
 ERROR_NAMES: dict[int, str] = {
@@ -296,11 +383,14 @@ class RpcError(Exception):
 
 
 __all__ = [
-    "EVENT_NOTIFICATION", "ERROR_NAMES", "METHODS", "PROTOCOL_VERSION", "ApprovalRespondParams", "Capabilities",
+    "EVENT_NOTIFICATION", "ERROR_NAMES", "METHODS", "PROTOCOL_VERSION", "ApprovalAnswer", "ApprovalRespondParams",
+    "ApprovalRespondResult", "Capabilities",
     "ClientInfo", "Empty", "ErrorCode", "InitializeParams", "InitializeResult", "InputPart", "Method",
     "ModelEntry", "ModelsListResult", "RpcError", "ServerInfo", "SessionCreateParams", "SessionForkParams",
     "SessionIdParams", "SessionListParams", "SessionListResult", "SessionResult", "SessionUpdateParams",
     "SubscribeParams", "SubscribeResult", "TextInput", "ToolEntry", "ToolsListParams", "ToolsListResult",
     "TurnInterruptResult", "TurnStartParams", "TurnStartResult", "TurnSteerParams", "TurnSteerResult",
     "WorkspaceEntry", "WorkspaceListResult",
+    "CheckpointDiffParams", "CheckpointDiffResult", "CheckpointListParams", "CheckpointListResult",
+    "CheckpointRestoreParams", "CheckpointRestoreResult", "TurnRewindParams", "TurnRewindResult",
 ]

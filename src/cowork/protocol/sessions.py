@@ -6,9 +6,11 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, Field
 
-Mode = Literal["default", "read-only", "yolo"]
-"""Approval mode of a session. ``default``: reads run, ``bash``/``write``/``edit`` ask a person;
-``read-only``: every mutating tool is denied; ``yolo``: everything runs without asking (``--yes``)."""
+Mode = Literal["default", "accept-edits", "read-only", "yolo"]
+"""Approval mode of a session (what happens to a call no policy rule decides). ``default``: reads
+run, ``bash``/``write``/``edit`` ask a person; ``accept-edits``: edits inside the workspace run,
+commands ask; ``read-only``: nothing that changes anything runs (plan only); ``yolo``: everything
+runs without asking (``--yes``) except hard denies. See docs/security.md."""
 
 SessionStatus = Literal["idle", "running"]
 

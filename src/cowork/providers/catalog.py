@@ -14,13 +14,9 @@ from dataclasses import dataclass
 
 from pydantic_ai.models import Model
 
-PROVIDERS = ("openai", "anthropic", "google", "ollama", "local")
+from .secrets import KEY_VARIABLES, SecretStoreError, provider_key
 
-KEY_VARIABLES = {
-    "openai": ("OPENAI_API_KEY",),
-    "anthropic": ("ANTHROPIC_API_KEY",),
-    "google": ("GOOGLE_API_KEY", "GEMINI_API_KEY"),
-}
+PROVIDERS = ("openai", "anthropic", "google", "ollama", "local")
 
 DEFAULT_MODELS = {
     "openai": "gpt-5.1",
@@ -57,7 +53,13 @@ def parse_model(value: str) -> ModelSpec:
 
 
 def _key(provider: str) -> str | None:
-    return next((os.environ[v] for v in KEY_VARIABLES.get(provider, ()) if os.environ.get(v)), None)
+    """The provider's API key: its environment variable, else the store (``cowork auth set``).
+    Raises :class:`ModelConfigError` when the store cannot be read."""
+    try:
+        found = provider_key(provider)
+    except SecretStoreError as exc:
+        raise ModelConfigError(str(exc)) from None
+    return found[0] if found else None
 
 
 def openai_base_url(explicit: str | None = None) -> str | None:
@@ -100,14 +102,14 @@ def build_model(spec: ModelSpec, *, base_url: str | None = None) -> Model:
         url = openai_base_url(base_url)
         if not key and not url:
             raise ModelConfigError(
-                "openai: no API key. Set OPENAI_API_KEY, or OPENAI_BASE_URL / --base-url for an "
-                "OpenAI-compatible server"
+                "openai: no API key. Run `cowork auth set openai` or set OPENAI_API_KEY, or OPENAI_BASE_URL / "
+                "--base-url for an OpenAI-compatible server"
             )
         client = AsyncOpenAI(api_key=key or "not-needed", base_url=url, max_retries=0)
         return OpenAIChatModel(spec.name, provider=OpenAIProvider(openai_client=client))
     if spec.provider == "anthropic":
         if not key:
-            raise ModelConfigError("anthropic: no API key. Set ANTHROPIC_API_KEY")
+            raise ModelConfigError("anthropic: no API key. Run `cowork auth set anthropic` or set ANTHROPIC_API_KEY")
         from anthropic import AsyncAnthropic
         from pydantic_ai.models.anthropic import AnthropicModel
         from pydantic_ai.providers.anthropic import AnthropicProvider
@@ -116,7 +118,8 @@ def build_model(spec: ModelSpec, *, base_url: str | None = None) -> Model:
         return AnthropicModel(spec.name, provider=AnthropicProvider(anthropic_client=client))
     if spec.provider == "google":
         if not key:
-            raise ModelConfigError("google: no API key. Set GOOGLE_API_KEY (or GEMINI_API_KEY)")
+            raise ModelConfigError(
+                "google: no API key. Run `cowork auth set google` or set GOOGLE_API_KEY (or GEMINI_API_KEY)")
         from pydantic_ai.models.google import GoogleModel
         from pydantic_ai.providers.google import GoogleProvider
 
@@ -148,10 +151,16 @@ def configured_models() -> list[ModelStatus]:
     for provider in PROVIDERS:
         name = f"{provider}:{DEFAULT_MODELS[provider]}"
         if provider in KEY_VARIABLES:
-            var = next((v for v in KEY_VARIABLES[provider] if os.environ.get(v)), None)
-            usable = var is not None or (provider == "openai" and openai_base_url() is not None)
-            detail = f"key from {var}" if var else (
-                f"OPENAI_BASE_URL={openai_base_url()}" if usable else f"set {KEY_VARIABLES[provider][0]}"
+            try:
+                found = provider_key(provider)
+            except SecretStoreError as exc:
+                out.append(ModelStatus(name, False, str(exc)))
+                continue
+            source = None if found is None else "the key store" if found[1] == "store" else found[1]
+            usable = source is not None or (provider == "openai" and openai_base_url() is not None)
+            detail = f"key from {source}" if source else (
+                f"OPENAI_BASE_URL={openai_base_url()}" if usable
+                else f"run `cowork auth set {provider}` or set {KEY_VARIABLES[provider][0]}"
             )
         elif provider == "ollama":
             usable = bool(os.environ.get("OLLAMA_BASE_URL"))

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import signal
 import socket
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from types import FrameType
@@ -24,6 +26,7 @@ from fastapi import FastAPI, WebSocket
 
 from .. import __version__
 from ..engine import Runtime
+from ..providers.redaction import install_log_redaction
 from . import rest
 from .auth import Auth
 from .methods import Service
@@ -40,6 +43,7 @@ def create_app(runtime: Runtime, auth: Auth | None = None, *, close_runtime: boo
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        threading.Thread(target=_warm_imports, name="cowork warm imports", daemon=True).start()
         yield
         if close_runtime:
             await runtime.close()
@@ -55,6 +59,19 @@ def create_app(runtime: Runtime, auth: Auth | None = None, *, close_runtime: boo
 
     rest.install(app, service, auth)
     return app
+
+
+_WARM_MODULES = ("pydantic_ai.direct", "pydantic_ai.models.openai", "pydantic_ai.providers.openai", "openai")
+
+
+def _warm_imports() -> None:
+    """Import the model layer in a thread at start-up: importing it on first use takes ~0.5 s,
+    which would stall the event loop (every client) during the first turn."""
+    for name in _WARM_MODULES:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - optional extras; the turn that needs one reports it
+            log.debug("could not import %s ahead of time", name, exc_info=True)
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -74,8 +91,14 @@ def url_of(sock: socket.socket) -> str:
 
 
 def _config(app: FastAPI, **kwargs: object) -> uvicorn.Config:
-    return uvicorn.Config(app, lifespan="on", ws_max_size=16 * 1024 * 1024, timeout_graceful_shutdown=5,
-                          log_level="warning", **kwargs)  # type: ignore[arg-type]
+    """uvicorn's settings. permessage-deflate is off: compressing every event costs the event
+    loop more than the bytes saved are worth on loopback and LANs (a 100,000-event replay took
+    2.6 s with it, 0.9 s without; bench/README.md). uvicorn sets up its log handlers here; they get
+    the provider-key redaction filter (:mod:`cowork.providers.redaction`)."""
+    config = uvicorn.Config(app, lifespan="on", ws_max_size=16 * 1024 * 1024, ws_per_message_deflate=False,
+                            timeout_graceful_shutdown=5, log_level="warning", **kwargs)  # type: ignore[arg-type]
+    install_log_redaction()
+    return config
 
 
 class _Server(uvicorn.Server):

@@ -8,6 +8,7 @@ routes (``rest.py``) only translate frames and HTTP to these calls.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -15,8 +16,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from ..checkpoints import CheckpointUnavailable
 from ..engine import ApprovalNotPending, ClientMessageConflict, NoRunningTurn, Runtime, TurnInProgress
-from ..policy import decide
+from ..policy import load_policy
 from ..protocol import rpc
 from ..protocol.rpc import ErrorCode, RpcError
 from ..providers import ModelConfigError, configured_models, default_model, parse_model
@@ -31,6 +33,7 @@ _ERROR_CODES: tuple[tuple[type[Exception], int], ...] = (  # first match wins: s
     (ApprovalNotPending, ErrorCode.APPROVAL_NOT_PENDING),
     (ClientMessageConflict, ErrorCode.CLIENT_MESSAGE_CONFLICT),
     (ModelConfigError, ErrorCode.MODEL_CONFIG),
+    (CheckpointUnavailable, ErrorCode.CHECKPOINT_UNAVAILABLE),
     (ValueError, ErrorCode.INVALID_PARAMS),
 )
 
@@ -72,6 +75,10 @@ class Service:
             "models/list": self.models_list,
             "tools/list": self.tools_list,
             "workspace/list": self.workspace_list,
+            "turn/rewind": self.turn_rewind,
+            "checkpoint/list": self.checkpoint_list,
+            "checkpoint/diff": self.checkpoint_diff,
+            "checkpoint/restore": self.checkpoint_restore,
         }
 
     async def call(self, method: str, params: BaseModel, caller: Caller) -> dict[str, Any]:
@@ -136,9 +143,31 @@ class Service:
         await self.runtime.get_session(p.session_id)
         return rpc.TurnInterruptResult(interrupted=await self.runtime.interrupt(p.session_id))
 
-    async def approval_respond(self, p: rpc.ApprovalRespondParams, caller: Caller) -> rpc.Empty:
-        self.runtime.respond_approval(p.approval_id, p.decision, p.reason)
-        return rpc.Empty()
+    async def approval_respond(self, p: rpc.ApprovalRespondParams, caller: Caller) -> rpc.ApprovalRespondResult:
+        if p.approval_id is not None:
+            self.runtime.respond_approval(p.approval_id, p.decision, p.reason)
+            return rpc.ApprovalRespondResult()
+        errors = self.runtime.respond_approvals(p.approval_ids or [], p.decision, p.reason)
+        return rpc.ApprovalRespondResult(results=[
+            rpc.ApprovalAnswer(approval_id=i, answered=e is None, error=e)
+            for i, e in zip(p.approval_ids or [], errors, strict=True)
+        ])
+
+    # -- checkpoints ---------------------------------------------------------------------------
+
+    async def turn_rewind(self, p: rpc.TurnRewindParams, caller: Caller) -> rpc.TurnRewindResult:
+        return await self.runtime.rewind_turn(p.session_id, p.turn_id, p.restore, p.force)
+
+    async def checkpoint_list(self, p: rpc.CheckpointListParams, caller: Caller) -> rpc.CheckpointListResult:
+        await self.runtime.get_session(p.session_id)
+        return rpc.CheckpointListResult(checkpoints=await self.runtime.checkpoints.list(p.session_id, p.limit))
+
+    async def checkpoint_diff(self, p: rpc.CheckpointDiffParams, caller: Caller) -> rpc.CheckpointDiffResult:
+        return await self.runtime.checkpoints.diff(p.checkpoint_id, p.paths)
+
+    async def checkpoint_restore(self, p: rpc.CheckpointRestoreParams, caller: Caller) -> rpc.CheckpointRestoreResult:
+        return await self.runtime.checkpoints.restore(p.checkpoint_id, p.paths, preview=p.preview,
+                                                      overwrite=p.overwrite, force=p.force)
 
     # -- catalogue -----------------------------------------------------------------------------
 
@@ -156,11 +185,16 @@ class Service:
 
     async def tools_list(self, p: rpc.ToolsListParams, caller: Caller) -> rpc.ToolsListResult:
         session = await self.runtime.get_session(p.session_id) if p.session_id else None
-        allowed = set(await self.runtime.store.allowed_tools(session.id)) if session else set()
+        permission: dict[str, Any] = {}
+        if session is not None:
+            allowed = await self.runtime.store.allowed_tools(session.id)
+            policy = await asyncio.to_thread(load_policy, Path(session.workspace))
+            permission = {t.name: policy.tool_outcome(t.name, mutating=t.mutating, mode=session.mode, session=allowed)
+                          for t in BUILTIN_TOOLS.values()}
         return rpc.ToolsListResult(tools=[
             rpc.ToolEntry(
                 name=t.name, description=t.description, parameters=t.parameters_schema(), mutating=t.mutating,
-                permission=decide(t.name, t.mutating, session.mode, allowed).outcome if session else None,
+                permission=permission.get(t.name),
             )
             for t in BUILTIN_TOOLS.values()
         ])

@@ -9,7 +9,9 @@ same error codes in ``{"error": {"code", "message", "data"?}}`` bodies (HTTP sta
 (https://html.spec.whatwg.org/multipage/server-sent-events.html): ``id:`` is the event's ``seq``,
 ``event:`` its type, ``data:`` the event JSON. A reconnecting ``EventSource`` sends
 ``Last-Event-ID`` and resumes right after it; ``after_seq`` does the same for the first request;
-``follow=false`` ends the stream after the journal instead of following live events.
+``follow=false`` ends the stream after the journal instead of following live events. Each
+event's stored JSON is written as it is, a page of the journal (or every live event that is
+ready) in one write, and an idle stream gets a ``: ping`` comment every :data:`PING_S` seconds.
 """
 
 import asyncio
@@ -20,22 +22,27 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from fastapi.sse import EventSourceResponse, ServerSentEvent
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import Field
 
 from .. import __version__
 from ..protocol import ApprovalDecision, Mode, rpc
+from ..protocol.checkpoints import RestoreTarget
 from ..protocol.rpc import ErrorCode, RpcError
 from ..protocol.schema import protocol_json_schema
+from ..store import StoredEvent
 from .auth import Auth, AuthError, Caller, bearer, redact
 from .methods import Service, rpc_errors
+
+PING_S = 15.0
+"""Seconds of silence after which an event stream gets a keep-alive comment."""
 
 HTTP_STATUS = {
     ErrorCode.PARSE_ERROR: 400, ErrorCode.INVALID_REQUEST: 400, ErrorCode.INVALID_PARAMS: 422,
     ErrorCode.METHOD_NOT_FOUND: 404, ErrorCode.NOT_FOUND: 404, ErrorCode.UNAUTHORIZED: 401,
     ErrorCode.READ_ONLY: 403, ErrorCode.TURN_IN_PROGRESS: 409, ErrorCode.NO_RUNNING_TURN: 409,
     ErrorCode.APPROVAL_NOT_PENDING: 409, ErrorCode.CLIENT_MESSAGE_CONFLICT: 409, ErrorCode.MODEL_CONFIG: 400,
+    ErrorCode.CHECKPOINT_UNAVAILABLE: 503,
 }
 
 
@@ -61,6 +68,10 @@ class SteerBody(rpc.Wire):
 class ApprovalBody(rpc.Wire):
     decision: ApprovalDecision
     reason: str | None = Field(default=None, max_length=4000)
+
+
+class ApprovalsBody(ApprovalBody):
+    approval_ids: list[str] = Field(min_length=1, max_length=100)
 
 
 class Health(rpc.Wire):
@@ -158,6 +169,53 @@ async def respond_approval(approval_id: str, body: ApprovalBody, svc: Svc, who: 
     return await svc.call("approval/respond", params, who)
 
 
+@api.post("/approvals", response_model=rpc.ApprovalRespondResult, response_model_exclude_none=True)
+async def respond_approvals(body: ApprovalsBody, svc: Svc, who: Who) -> dict[str, Any]:
+    """Answer several pending approvals alike; ``results`` says, per id, whether it was answered."""
+    params = rpc.ApprovalRespondParams(approval_ids=body.approval_ids, decision=body.decision, reason=body.reason)
+    return await svc.call("approval/respond", params, who)
+
+
+class RewindBody(rpc.Wire):
+    restore: RestoreTarget = "both"
+    force: bool = False
+
+
+class RestoreBody(rpc.Wire):
+    paths: list[str] | None = None
+    preview: bool = True
+    overwrite: list[str] = Field(default_factory=list)
+    force: bool = False
+
+
+@api.post("/sessions/{session_id}/turns/{turn_id}/rewind", response_model=rpc.TurnRewindResult)
+async def rewind_turn(session_id: str, turn_id: str, svc: Svc, who: Who,
+                      body: RewindBody | None = None) -> dict[str, Any]:
+    body = body or RewindBody()
+    params = rpc.TurnRewindParams(session_id=session_id, turn_id=turn_id, restore=body.restore, force=body.force)
+    return await svc.call("turn/rewind", params, who)
+
+
+@api.get("/sessions/{session_id}/checkpoints", response_model=rpc.CheckpointListResult)
+async def list_checkpoints(session_id: str, svc: Svc, who: Who,
+                           limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> dict[str, Any]:
+    return await svc.call("checkpoint/list", rpc.CheckpointListParams(session_id=session_id, limit=limit), who)
+
+
+@api.get("/checkpoints/{checkpoint_id}/diff", response_model=rpc.CheckpointDiffResult)
+async def diff_checkpoint(checkpoint_id: str, svc: Svc, who: Who,
+                          path: Annotated[list[str] | None, Query()] = None) -> dict[str, Any]:
+    return await svc.call("checkpoint/diff", rpc.CheckpointDiffParams(checkpoint_id=checkpoint_id, paths=path), who)
+
+
+@api.post("/checkpoints/{checkpoint_id}/restore", response_model=rpc.CheckpointRestoreResult)
+async def restore_checkpoint(checkpoint_id: str, svc: Svc, who: Who,
+                             body: RestoreBody | None = None) -> dict[str, Any]:
+    body = body or RestoreBody()
+    params = rpc.CheckpointRestoreParams(checkpoint_id=checkpoint_id, **body.model_dump(by_alias=False))
+    return await svc.call("checkpoint/restore", params, who)
+
+
 @api.get("/models", response_model=rpc.ModelsListResult)
 async def list_models(svc: Svc, who: Who) -> dict[str, Any]:
     return await svc.call("models/list", rpc.Empty(), who)
@@ -189,30 +247,40 @@ async def _journaled_session(session_id: str, svc: Svc, who: Who) -> _Target:
     return _Target(svc, session_id, who, hidden)
 
 
-@api.get("/sessions/{session_id}/events", response_class=EventSourceResponse)
+@api.get("/sessions/{session_id}/events", response_class=StreamingResponse, responses={200: {
+    "description": "Server-Sent Events: `id:` seq, `event:` type, `data:` the event JSON",
+    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+}})
 async def events(
     target: Annotated[_Target, Depends(_journaled_session)],
     request: Request,
     after_seq: Annotated[int, Query(ge=0)] = 0,
     follow: bool = True,
     last_event_id: Annotated[str | None, Header()] = None,
-) -> AsyncIterator[ServerSentEvent]:
+) -> StreamingResponse:
     """The session's journal after ``after_seq`` (or ``Last-Event-ID``), then live events."""
     if last_event_id and last_event_id.strip().isdigit():
         after_seq = int(last_event_id)
     if follow:
-        stream = _until(target.service.runtime.subscribe(target.session_id, after_seq), request.app.state.stopping)
+        batches = target.service.runtime.subscribe_stored(target.session_id, after_seq)
     else:
-        stream = _journal(target.service, target.session_id, after_seq)
-    try:
-        async for event in stream:
-            if target.caller.read_only:
-                data = json.dumps(redact(event, target.hidden))
-            else:
-                data = event.model_dump_json()
-            yield ServerSentEvent(raw_data=data, id=str(event.seq), event=event.type)
-    finally:
-        await stream.aclose()  # type: ignore[attr-defined]
+        batches = _journal(target.service, target.session_id, after_seq)
+    body = _sse(_until(batches, request.app.state.stopping), target)
+    return StreamingResponse(body, media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+async def _sse(batches: AsyncIterator[list[StoredEvent] | None], target: _Target) -> AsyncIterator[bytes]:
+    """Encode batches as SSE; ``None`` (silence) becomes a keep-alive comment."""
+    async for batch in batches:
+        if batch is None:
+            yield b": ping\n\n"
+            continue
+        out = []
+        for event in batch:
+            data = json.dumps(redact(json.loads(event.data), target.hidden)) if target.caller.read_only else event.data
+            out.append(f"id: {event.seq}\nevent: {event.type}\ndata: {data}\n\n")  # JSON has no raw newline
+        yield "".join(out).encode()
 
 
 def install(app: FastAPI, service: Service, auth: Auth) -> None:
@@ -238,38 +306,39 @@ def install(app: FastAPI, service: Service, auth: Auth) -> None:
     app.include_router(api)
 
 
-async def _until(events: AsyncIterator[Any], stopping: asyncio.Event) -> AsyncIterator[Any]:
-    """``events`` until ``stopping`` is set (the server shuts down: the stream ends cleanly and a
-    reconnecting client resumes with Last-Event-ID)."""
+async def _until(batches: AsyncIterator[Any], stopping: asyncio.Event) -> AsyncIterator[Any]:
+    """``batches`` until ``stopping`` is set (the server shuts down: the stream ends cleanly and a
+    reconnecting client resumes with Last-Event-ID), with ``None`` after each :data:`PING_S`
+    seconds of silence."""
     stop = asyncio.ensure_future(stopping.wait())
     try:
         while True:
-            step = asyncio.ensure_future(anext(events))
-            await asyncio.wait((step, stop), return_when=asyncio.FIRST_COMPLETED)
+            step = asyncio.ensure_future(anext(batches))
+            while not step.done() and not stop.done():
+                done, _ = await asyncio.wait((step, stop), timeout=PING_S, return_when=asyncio.FIRST_COMPLETED)
+                if not done:
+                    yield None
             if not step.done():
                 step.cancel()
                 await asyncio.wait((step,))  # let the generator unwind before it is closed
                 return
             try:
-                event = step.result()
+                batch = step.result()
             except StopAsyncIteration:
                 return
-            yield event
+            yield batch
     finally:
         stop.cancel()
-        await events.aclose()  # type: ignore[attr-defined]
+        await batches.aclose()  # type: ignore[attr-defined]
 
 
-async def _journal(service: Service, session_id: str, after_seq: int) -> AsyncIterator[Any]:
+async def _journal(service: Service, session_id: str, after_seq: int) -> AsyncIterator[list[StoredEvent]]:
     """The journal as it stands now, then the end."""
     store = service.runtime.store
     end = await store.last_seq(session_id)
     while after_seq < end:
-        page = await store.events_after(session_id, after_seq, 1000)
+        page = [e for e in await store.stored_events_after(session_id, after_seq, 1000) if e.seq <= end]
         if not page:
             return
-        for event in page:
-            if event.seq > end:
-                return
-            yield event
-            after_seq = event.seq
+        yield page
+        after_seq = page[-1].seq

@@ -228,15 +228,16 @@ class Connection:
         await sent.wait()
         read_only = self.caller is not None and self.caller.read_only
         head = '{"jsonrpc":"2.0","method":"%s","params":' % EVENT_NOTIFICATION
-        events = self.service.runtime.subscribe(session_id, after_seq)
+        batches = self.service.runtime.subscribe_stored(session_id, after_seq)
         try:
-            async for event in events:
-                body = json.dumps(redact(event, hidden)) if read_only else event.model_dump_json()
-                await self._send(head + body + "}")
-                if self._closed:
-                    return
+            async for batch in batches:
+                for event in batch:
+                    body = json.dumps(redact(json.loads(event.data), hidden)) if read_only else event.data
+                    await self._send(head + body + "}")
+                    if self._closed:
+                        return
         finally:
-            await events.aclose()  # type: ignore[attr-defined]
+            await batches.aclose()  # type: ignore[attr-defined]
 
 
 async def serve_websocket(ws: WebSocket, service: Service, auth: Auth) -> None:

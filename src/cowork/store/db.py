@@ -2,7 +2,12 @@
 
 SQLite runs in WAL mode with ``synchronous=NORMAL`` (durable across process crashes; the last
 transactions may be lost only on power loss, https://www.sqlite.org/pragma.html#pragma_synchronous),
-a 5 s ``busy_timeout`` and foreign keys on.
+a 5 s ``busy_timeout`` and foreign keys on. Transactions are begun by us, not by the sqlite3
+module (SQLAlchemy's recipe, https://docs.sqlalchemy.org/en/20/dialects/sqlite.html#serializable-isolation-savepoints-transactional-ddl):
+a connection with the execution option ``WRITE`` begins with ``BEGIN IMMEDIATE``, taking the
+write lock up front, so a write transaction that read first can never fail with ``database is
+locked`` when another process committed in between (a deferred transaction cannot be upgraded
+then, and ``busy_timeout`` does not help: https://www.sqlite.org/lang_transaction.html).
 """
 
 from __future__ import annotations
@@ -26,7 +31,12 @@ def _alembic_config() -> Config:
     return cfg
 
 
+WRITE = "cowork_write"
+"""Execution option marking an engine whose transactions write (see the module docstring)."""
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    dbapi_conn.isolation_level = None  # the driver emits no BEGIN of its own; _sqlite_begin does
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
@@ -35,11 +45,16 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def _sqlite_begin(conn: Any) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE) else "BEGIN")
+
+
 def create_engine(url: str) -> AsyncEngine:
     """An async engine for ``url`` (``sqlite+aiosqlite:///...`` or ``postgresql+asyncpg://...``)."""
     engine = create_async_engine(url)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
     return engine
 
 

@@ -93,6 +93,9 @@ class TurnRow(Base):
     client_message_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
     # "host:pid" of the process running the turn: recovery leaves turns of live processes alone.
     owner: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # When the conversation was rewound to before this turn (turn/rewind): the turn stays in the
+    # journal, its messages leave the model's history.
+    rewound_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class EventRow(Base):
@@ -127,3 +130,25 @@ class MessageRow(Base):
     data: Mapped[str] = mapped_column(Text)
     compacted: Mapped[bool] = mapped_column(default=False)
     compacted_by: Mapped[str | None] = mapped_column(String(40), nullable=True)
+
+
+class CheckpointRow(Base):
+    """A workspace checkpoint: a commit of the workspace's shadow repository (see
+    :mod:`cowork.checkpoints`), taken before a turn (``kind`` ``turn``), before a mutating tool
+    call (``tool:<name>``, with ``item_id``) or before a restore (``restore``)."""
+
+    __tablename__ = "checkpoints"
+    __table_args__ = (
+        Index("ix_checkpoints_session", "session_id", "created_at"),
+        Index("ix_checkpoints_workspace", "workspace", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
+    turn_id: Mapped[str] = mapped_column(String(40))
+    item_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    workspace: Mapped[str] = mapped_column(Text)
+    commit: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    stats: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

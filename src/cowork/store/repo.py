@@ -1,27 +1,33 @@
 """The store: workspaces, sessions, turns, the event journal and model message history.
 
 All methods are coroutines over one SQLAlchemy async engine. Each write commits before it
-returns, so an event returned by :meth:`Store.append_event` is durable.
+returns, so events are durable once :meth:`Store.append_events` returns. On SQLite the writes of
+one process take turns (an asyncio lock: SQLite has one writer at a time, and waiting on a lock
+costs nothing while waiting in SQLite's busy handler sleeps) and begin with ``BEGIN IMMEDIATE``
+(see :mod:`cowork.store.db`), so concurrent sessions never fail with ``database is locked``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import contextlib
 import json
 import os
 import socket
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from ..protocol import Event, EventAdapter, SessionInfo, utc_now
-from .db import create_engine, migrate
+from ..protocol.events import TERMINAL_EVENT_TYPES
+from .db import WRITE, create_engine, migrate
 from .models import EventRow, MessageRow, SessionRow, TurnRow, WorkspaceRow
 
 if TYPE_CHECKING:
@@ -40,6 +46,14 @@ class NotFound(LookupError):
     """The session (or other object) does not exist."""
 
 
+class StoredEvent(NamedTuple):
+    """A journaled event as stored: ``data`` is its JSON text, exactly as sent to clients."""
+
+    seq: int
+    type: str
+    data: str
+
+
 def new_id(prefix: str) -> str:
     """A random id with a readable prefix, e.g. ``ses_1f3a...`` (32 hex digits of uuid4)."""
     return f"{prefix}_{uuid.uuid4().hex}"
@@ -51,6 +65,8 @@ class Store:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._session = async_sessionmaker(engine, expire_on_commit=False)
+        self._writer = async_sessionmaker(engine.execution_options(**{WRITE: True}), expire_on_commit=False)
+        self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
 
     @classmethod
     async def open(cls, url: str) -> Store:
@@ -62,12 +78,18 @@ class Store:
     async def close(self) -> None:
         await self.engine.dispose()
 
+    @contextlib.asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncSession]:
+        """A write transaction: committed on exit, rolled back on an exception."""
+        async with self._write_lock, self._writer() as db, db.begin():
+            yield db
+
     # -- sessions ---------------------------------------------------------------------------
 
     async def create_session(self, workspace: Path, model: str, mode: str, title: str = "") -> SessionInfo:
         now = utc_now()
         path = str(workspace)
-        async with self._session() as db, db.begin():
+        async with self._write() as db:
             ws = (await db.execute(select(WorkspaceRow).where(WorkspaceRow.path == path))).scalar_one_or_none()
             if ws is None:
                 ws = WorkspaceRow(id=new_id("ws"), path=path, created_at=now)
@@ -148,7 +170,7 @@ class Store:
         copied turn. Raises :class:`NotFound` for an unknown session or a ``turn_id`` that is not
         an ended turn of it."""
         now = utc_now()
-        async with self._session() as db, db.begin():
+        async with self._write() as db:
             src, path = await _session_row(db, session_id)
             turns = list(
                 (
@@ -223,7 +245,7 @@ class Store:
 
     async def update_session(self, session_id: str, **fields: object) -> None:
         """Set columns of a session (title, model, mode, status, allowed_tools) and bump updated_at."""
-        async with self._session() as db, db.begin():
+        async with self._write() as db:
             res = await db.execute(
                 update(SessionRow).where(SessionRow.id == session_id).values(**fields, updated_at=utc_now())
             )
@@ -238,7 +260,7 @@ class Store:
 
     async def delete_session(self, session_id: str) -> None:
         """Delete a session with its journal, turns and history. Raises :class:`NotFound`."""
-        async with self._session() as db, db.begin():
+        async with self._write() as db:
             for table in (EventRow, MessageRow, TurnRow):
                 await db.execute(delete(table).where(table.session_id == session_id))
             res = await db.execute(delete(SessionRow).where(SessionRow.id == session_id))
@@ -253,7 +275,7 @@ class Store:
         """Journal a running turn. A ``client_message_id`` already used in the session (or a used
         ``turn_id``) raises :class:`sqlalchemy.exc.IntegrityError` and nothing is written."""
         now = utc_now()
-        async with self._session() as db, db.begin():
+        async with self._write() as db:
             db.add(TurnRow(id=turn_id, session_id=session_id, status="running", input_text=text,
                            model=model, input_tokens=0, output_tokens=0, started_at=now,
                            client_message_id=client_message_id, owner=process_owner()))
@@ -263,7 +285,7 @@ class Store:
 
     async def end_turn(self, turn_id: str, status: str, input_tokens: int, output_tokens: int) -> None:
         now = utc_now()
-        async with self._session() as db, db.begin():
+        async with self._write() as db:
             session_id = (
                 await db.execute(
                     update(TurnRow).where(TurnRow.id == turn_id)
@@ -294,7 +316,7 @@ class Store:
 
     async def claim_turn(self, turn_id: str) -> None:
         """Record this process as the owner of a running turn it resumes."""
-        async with self._session() as db, db.begin():
+        async with self._write() as db:
             await db.execute(update(TurnRow).where(TurnRow.id == turn_id).values(owner=process_owner()))
 
     async def running_turns(self) -> list[tuple[str, str]]:
@@ -308,20 +330,37 @@ class Store:
 
     # -- journal ----------------------------------------------------------------------------
 
-    async def append_events(self, events: Sequence[Event]) -> None:
-        """Insert events in one transaction and commit. ``(session_id, seq)`` is unique: a
+    async def append(
+        self, events: Sequence[Event], encoded: Sequence[str] | None = None,
+        messages: Sequence[tuple[str, str, ModelMessage]] = (),
+    ) -> None:
+        """Insert events and model messages (``(session_id, turn_id, message)``, added to the live
+        history in order) in one transaction and commit. ``encoded`` holds each event's JSON when
+        the caller has it already (else it is made here). ``(session_id, seq)`` is unique: a
         duplicate raises and nothing of the batch is written."""
+        if not events and not messages:
+            return
+        datas = encoded if encoded is not None else [e.model_dump_json() for e in events]
         newest: dict[str, int] = {}
-        async with self._session() as db, db.begin():
-            db.add_all(
-                EventRow(session_id=e.session_id, seq=e.seq, turn_id=e.turn_id, type=e.type, ts=e.ts,
-                         data=e.model_dump_json())
-                for e in events
-            )
-            for e in events:
-                newest[e.session_id] = max(newest.get(e.session_id, 0), e.seq)
+        for e in events:
+            newest[e.session_id] = max(newest.get(e.session_id, 0), e.seq)
+        rows = [{"session_id": s, "turn_id": t, "data": _messages_adapter().dump_json([m]).decode(), "compacted": False}
+                for s, t, m in messages]
+        async with self._write() as db:
+            if events:
+                await db.execute(insert(EventRow), [
+                    {"session_id": e.session_id, "seq": e.seq, "turn_id": e.turn_id, "type": e.type, "ts": e.ts,
+                     "data": data}
+                    for e, data in zip(events, datas, strict=True)
+                ])
             for session_id, seq in newest.items():
                 await db.execute(update(SessionRow).where(SessionRow.id == session_id).values(last_seq=seq))
+            if rows:
+                await db.execute(insert(MessageRow), rows)
+
+    async def append_events(self, events: Sequence[Event]) -> None:
+        """:meth:`append` of events alone."""
+        await self.append(events)
 
     async def last_seq(self, session_id: str) -> int:
         async with self._session() as db:
@@ -338,6 +377,16 @@ class Store:
             )
             return [EventAdapter.validate_json(d) for (d,) in rows.all()]
 
+    async def stored_events_after(self, session_id: str, after_seq: int = 0, limit: int = 1000) -> list[StoredEvent]:
+        """Like :meth:`events_after`, without parsing: each event's seq, type and stored JSON."""
+        async with self._session() as db:
+            rows = await db.execute(
+                select(EventRow.seq, EventRow.type, EventRow.data)
+                .where(EventRow.session_id == session_id, EventRow.seq > after_seq)
+                .order_by(EventRow.seq).limit(limit)
+            )
+            return [StoredEvent(*row) for row in rows.all()]
+
     async def turn_events(self, session_id: str, turn_id: str) -> list[Event]:
         """The journaled events of one turn, in seq order ([] when none)."""
         async with self._session() as db:
@@ -347,22 +396,31 @@ class Store:
             )
             return [EventAdapter.validate_json(d) for (d,) in rows.all()]
 
+    async def ended_turns(self, session_id: str) -> list[Event]:
+        """The terminal event (``turn.completed``, ``.failed``, ``.interrupted``) of each ended turn
+        of the session, in order: what every turn used (session budgets add them up)."""
+        async with self._session() as db:
+            rows = await db.execute(
+                select(EventRow.data)
+                .where(EventRow.session_id == session_id, EventRow.type.in_(sorted(TERMINAL_EVENT_TYPES)))
+                .order_by(EventRow.seq)
+            )
+            return [EventAdapter.validate_json(d) for (d,) in rows.all()]
+
     # -- model message history ----------------------------------------------------------------
 
     async def append_messages(self, session_id: str, turn_id: str, messages: Sequence[ModelMessage]) -> None:
-        if not messages:
-            return
-        async with self._session() as db, db.begin():
-            for m in messages:
-                data = _messages_adapter().dump_json([m]).decode()
-                db.add(MessageRow(session_id=session_id, turn_id=turn_id, data=data, compacted=False))
+        """:meth:`append` of one turn's messages alone."""
+        await self.append((), None, [(session_id, turn_id, m) for m in messages])
 
     async def history(self, session_id: str) -> list[ModelMessage]:
-        """The live (not compacted) model messages, oldest first."""
+        """The live model messages (not compacted, not of a rewound turn), oldest first."""
+        rewound = select(TurnRow.id).where(TurnRow.session_id == session_id, TurnRow.rewound_at.is_not(None))
         async with self._session() as db:
             rows = await db.execute(
                 select(MessageRow.data)
-                .where(MessageRow.session_id == session_id, MessageRow.compacted.is_(False))
+                .where(MessageRow.session_id == session_id, MessageRow.compacted.is_(False),
+                       MessageRow.turn_id.not_in(rewound))
                 .order_by(MessageRow.id)
             )
             return [_messages_adapter().validate_json(d)[0] for (d,) in rows.all()]
@@ -370,7 +428,7 @@ class Store:
     async def replace_history(self, session_id: str, turn_id: str, messages: Sequence[ModelMessage]) -> None:
         """Make ``messages`` the live history (after compaction by ``turn_id``). Replaced rows stay,
         marked compacted with ``compacted_by=turn_id``."""
-        async with self._session() as db, db.begin():
+        async with self._write() as db:
             await db.execute(
                 update(MessageRow).where(MessageRow.session_id == session_id, MessageRow.compacted.is_(False))
                 .values(compacted=True, compacted_by=turn_id)
@@ -448,4 +506,4 @@ def _info(row: SessionRow, path: str) -> SessionInfo:
     )
 
 
-__all__ = ["NotFound", "Store", "new_id"]
+__all__ = ["NotFound", "Store", "StoredEvent", "new_id"]

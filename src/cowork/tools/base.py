@@ -37,11 +37,18 @@ class ToolContext:
         session_id: the session the call belongs to.
         max_output_chars: the engine truncates the model-facing output to this many characters
             (head and tail kept); tools with their own caps should stay under it.
+        network: this call may use the network (the policy decides; the ``bash`` sandbox shares
+            the host's network only when True).
+        sandbox: how ``bash`` is isolated: ``"auto"`` (bubblewrap, else Landlock, else refuse),
+            ``"bwrap"``, ``"landlock"`` (that backend or refuse), or ``"off"`` (no isolation, only
+            when a person chose it). See :mod:`cowork.policy.sandbox`.
     """
 
     workspace: Path
     session_id: str = ""
     max_output_chars: int = 30_000
+    network: bool = False
+    sandbox: str = "auto"
 
 
 @dataclass
@@ -54,7 +61,10 @@ class ToolResult:
         summary: one short line for people ("exit 0 · 12 lines", "wrote 3 lines").
         metadata: structured data for clients, never sent to the model. Known keys:
             ``diff`` (unified diff text, write/edit), ``exit_code`` (int, bash),
-            ``todos`` (list of {content, status}, todo_write), ``path`` (str, workspace-relative).
+            ``todos`` (list of {content, status}, todo_write), ``path`` (str, workspace-relative),
+            ``sandbox`` (``"bwrap"`` or ``"landlock"``: what a bash command ran in),
+            ``sandbox_denied`` (``"network"``: the command failed because the sandbox had no
+            network; the engine offers to re-run it with network access).
     """
 
     output: str

@@ -213,6 +213,25 @@ class ReadTool(Tool):
 # ------------------------------------------------------------------------------------------ write
 
 
+def _plan_write(args: WriteArgs, workspace: Path) -> tuple[Path, str, bool, str]:
+    """(path, workspace-relative name, whether it exists, its text now) for a write, without
+    writing. Raises ToolError (outside the workspace, a directory, too big)."""
+    path = resolve_in_workspace(workspace, args.path)
+    rel = display_path(workspace, path)
+    if path == workspace.resolve() or path.is_dir():
+        raise ToolError(f"'{args.path}' is a directory; give a file path to write")
+    size = len(args.content.encode("utf-8", errors="surrogatepass"))
+    if size > MAX_FILE_BYTES:
+        raise ToolError(f"content is {human_size(size)}, over the {human_size(MAX_FILE_BYTES)} write limit")
+    existed = path.exists()
+    old = ""
+    if existed:
+        _require_regular_file(path, args.path)
+        data = path.read_bytes() if path.stat().st_size <= MAX_FILE_BYTES else b"\0"
+        old = decode_text(data) or ""
+    return path, rel, existed, old
+
+
 class WriteArgs(ToolArgs):
     path: str = Field(description="File to create or overwrite, relative to the workspace.")
     content: str = Field(description="The complete new content of the file (UTF-8 text).")
@@ -234,21 +253,7 @@ class WriteTool(Tool):
         return await asyncio.to_thread(self._run, args, ctx)
 
     def _run(self, args: WriteArgs, ctx: ToolContext) -> ToolResult:
-        path = resolve_in_workspace(ctx.workspace, args.path)
-        rel = display_path(ctx.workspace, path)
-        if path == ctx.workspace.resolve() or path.is_dir():
-            raise ToolError(f"'{args.path}' is a directory; give a file path to write")
-        size = len(args.content.encode("utf-8", errors="surrogatepass"))
-        if size > MAX_FILE_BYTES:
-            raise ToolError(
-                f"content is {human_size(size)}, over the {human_size(MAX_FILE_BYTES)} write limit"
-            )
-        existed = path.exists()
-        old = ""
-        if existed:
-            _require_regular_file(path, args.path)
-            data = path.read_bytes() if path.stat().st_size <= MAX_FILE_BYTES else b"\0"
-            old = decode_text(data) or ""
+        path, rel, existed, old = _plan_write(args, ctx.workspace)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             _write_text(path, args.content)
@@ -316,27 +321,7 @@ class EditTool(Tool):
         return await asyncio.to_thread(self._run, args, ctx)
 
     def _run(self, args: EditArgs, ctx: ToolContext) -> ToolResult:
-        path = resolve_in_workspace(ctx.workspace, args.path, must_exist=True)
-        rel = display_path(ctx.workspace, path)
-        if args.old_string == "":
-            raise ToolError("old_string is empty; to create or rewrite a file use write")
-        if args.old_string == args.new_string:
-            raise ToolError("old_string and new_string are identical; nothing to change")
-        text = _read_text_file(path, args.path, "edit")
-        count = text.count(args.old_string)
-        if count == 0:
-            raise ToolError(f"old_string not found in {rel}{_near_match_hint(text, args.old_string)}")
-        if count > 1 and not args.replace_all:
-            starts, i = [], text.find(args.old_string)
-            while i != -1:
-                starts.append(_line_of(text, i))
-                i = text.find(args.old_string, i + len(args.old_string))
-            shown = ", ".join(map(str, starts[:20])) + (", ..." if len(starts) > 20 else "")
-            raise ToolError(
-                f"old_string occurs {count} times in {rel} (lines {shown}); include more "
-                "surrounding context to make it unique, or set replace_all to true"
-            )
-        new = text.replace(args.old_string, args.new_string, -1 if args.replace_all else 1)
+        path, rel, text, new, count = _plan_edit(args, ctx.workspace)
         try:
             _write_text(path, new)
         except OSError as exc:
@@ -349,6 +334,48 @@ class EditTool(Tool):
             summary=f"edited {rel} · {n} replacement{'s' if n != 1 else ''}",
             metadata={"diff": diff, "path": rel},
         )
+
+
+def _plan_edit(args: EditArgs, workspace: Path) -> tuple[Path, str, str, str, int]:
+    """(path, workspace-relative name, text now, text after, occurrences) for an edit, without
+    writing. Raises ToolError (no such file, no or several matches, binary, too big)."""
+    path = resolve_in_workspace(workspace, args.path, must_exist=True)
+    rel = display_path(workspace, path)
+    if args.old_string == "":
+        raise ToolError("old_string is empty; to create or rewrite a file use write")
+    if args.old_string == args.new_string:
+        raise ToolError("old_string and new_string are identical; nothing to change")
+    text = _read_text_file(path, args.path, "edit")
+    count = text.count(args.old_string)
+    if count == 0:
+        raise ToolError(f"old_string not found in {rel}{_near_match_hint(text, args.old_string)}")
+    if count > 1 and not args.replace_all:
+        starts, i = [], text.find(args.old_string)
+        while i != -1:
+            starts.append(_line_of(text, i))
+            i = text.find(args.old_string, i + len(args.old_string))
+        shown = ", ".join(map(str, starts[:20])) + (", ..." if len(starts) > 20 else "")
+        raise ToolError(
+            f"old_string occurs {count} times in {rel} (lines {shown}); include more "
+            "surrounding context to make it unique, or set replace_all to true"
+        )
+    new = text.replace(args.old_string, args.new_string, -1 if args.replace_all else 1)
+    return path, rel, text, new, count
+
+
+def preview_diff(tool: str, args: ToolArgs, workspace: Path) -> str | None:
+    """The unified diff a ``write`` or ``edit`` call would make, computed without writing (for
+    approval requests); None for other tools or a call that would fail (the tool says why)."""
+    try:
+        if isinstance(args, WriteArgs) and tool == "write":
+            _, rel, _, old = _plan_write(args, workspace)
+            return unified_diff(old, args.content, rel)
+        if isinstance(args, EditArgs) and tool == "edit":
+            _, rel, text, new, _ = _plan_edit(args, workspace)
+            return unified_diff(text, new, rel)
+    except (ToolError, OSError):
+        return None
+    return None
 
 
 # --------------------------------------------------------------------------------------------- ls

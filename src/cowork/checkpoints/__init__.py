@@ -1,0 +1,7 @@
+"""Workspace checkpoints: snapshots in a shadow git repository, restore, diff, rewind, retention
+(see docs/checkpoints.md)."""
+
+from .manager import Checkpoints, CheckpointUnavailable
+from .settings import CheckpointSettings
+
+__all__ = ["CheckpointSettings", "CheckpointUnavailable", "Checkpoints"]

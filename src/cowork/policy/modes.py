@@ -1,0 +1,41 @@
+"""Session modes: what happens to a call that no rule decides.
+
+- ``default``: reads run; edits (``write``, ``edit``, a ``bash`` redirection into a file), shell
+  commands and other tools that can change something ask a person.
+- ``accept-edits``: as ``default``, but edits inside the workspace run without asking.
+- ``read-only``: nothing that can change anything runs, whatever the rules say (the plan-only
+  mode); only the built-in read-only commands (``ls``, ``git status``...) run in ``bash``.
+- ``yolo``: everything runs without asking, except hard denies and deny rules.
+"""
+
+from __future__ import annotations
+
+from .rules import Outcome
+
+MODES = ("default", "accept-edits", "read-only", "yolo")
+MODE_HELP = {
+    "default": "ask before edits and commands",
+    "accept-edits": "edits in the workspace without asking; commands ask",
+    "read-only": "never change anything (plan only)",
+    "yolo": "never ask, except for hard denies",
+}
+EDIT_TOOLS = frozenset({"write", "edit"})
+
+
+def check_mode(mode: str) -> str:
+    """``mode`` itself, or ValueError naming the modes."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+    return mode
+
+
+def mode_outcome(mode: str, *, mutating: bool, edit_inside: bool = False) -> Outcome:
+    """The outcome of ``mode`` for a call no rule decided. ``mutating``: it can change something;
+    ``edit_inside``: it is a file edit inside the workspace."""
+    if not mutating or mode == "yolo":
+        return "allow"
+    if mode == "read-only":
+        return "deny"
+    if mode == "accept-edits" and edit_inside:
+        return "allow"
+    return "ask"

@@ -1,0 +1,44 @@
+"""Fixtures for the safety tests (secrets, doctor, budgets): a fresh ``COWORK_HOME`` with no
+provider key in the environment, and a scripted :class:`FakeModelServer` (helpers in
+``safety_support.py``)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+for path in (str(HERE), str(HERE.parent)):  # safety_support, fakemodel
+    if path not in sys.path:
+        sys.path.insert(0, path)
+
+from fakemodel import FakeModelServer  # noqa: E402
+from safety_support import SCRUBBED  # noqa: E402
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``COWORK_HOME`` in tmp_path; no provider key, base URL or cowork setting from outside."""
+    for name in SCRUBBED:
+        monkeypatch.delenv(name, raising=False)
+    for name in [n for n in os.environ if n.startswith("COWORK_")]:
+        monkeypatch.delenv(name)
+    path = tmp_path / "home"
+    monkeypatch.setenv("COWORK_HOME", str(path))
+    return path
+
+
+@pytest.fixture
+def srv():
+    with FakeModelServer() as s:
+        yield s
+
+
+@pytest.fixture
+def workspace_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "ws"
+    path.mkdir()
+    return path

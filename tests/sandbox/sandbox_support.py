@@ -1,0 +1,123 @@
+"""Helpers for sandbox and red-team tests: canary credentials, a loopback listener, process checks.
+
+Paths that must stay untouched live under /var/tmp: it is on the read-only root inside bubblewrap
+and not writable under Landlock, while /tmp would be hidden by the sandbox's private /tmp anyway
+(which would make a "not written" check prove nothing).
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from cowork.policy.sandbox import support
+from cowork.tools import get_tool
+from cowork.tools.base import ToolContext, ToolResult
+
+CANARY = "CANARY-" + uuid.uuid4().hex
+"""Content of every fake credential; it must never appear in a command's output."""
+SECRET_ENV = {
+    "OPENAI_API_KEY": "sk-" + CANARY, "ANTHROPIC_API_KEY": "sk-ant-" + CANARY, "GITHUB_TOKEN": "ghp_" + CANARY,
+    "AWS_SECRET_ACCESS_KEY": CANARY, "MY_SERVICE_PASSWORD": CANARY, "LC_SNEAKY": "sk-" + CANARY,
+}
+
+
+async def bash(ctx: ToolContext, command: str, **kwargs) -> ToolResult:
+    tool = get_tool("bash")
+    return await tool.run(tool.Args.model_validate({"command": command, **kwargs}), ctx)
+
+
+def outside_dir() -> Path:
+    """A fresh folder outside every workspace and outside /tmp (the caller removes it)."""
+    path = Path("/var/tmp") / f"cowork-test-{uuid.uuid4().hex[:10]}"
+    path.mkdir(mode=0o755)
+    return path
+
+
+def make_home(root: Path) -> Path:
+    """A home folder with canary credentials: ~/.ssh/id_ed25519, ~/.aws/credentials, ~/.netrc,
+    and a cowork state folder ~/.cowork/keys."""
+    home = root / "home"
+    for rel in (".ssh/id_ed25519", ".aws/credentials", ".netrc", ".cowork/keys"):
+        (home / rel).parent.mkdir(parents=True, exist_ok=True)
+        (home / rel).write_text(f"{CANARY}\n")
+    return home
+
+
+class Listener:
+    """A TCP server on 127.0.0.1 (host network namespace) that counts the connections it accepts."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.accepted = 0
+        self.sock.settimeout(0.2)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except (TimeoutError, OSError):
+                continue
+            self.accepted += 1
+            conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 9\r\n\r\nreached!\n")
+            conn.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sock.close()
+
+
+def alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def marked(marker: str) -> list[int]:
+    """Host pids of live processes whose command line contains ``marker``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker.encode() in (entry / "cmdline").read_bytes() and alive(int(entry.name)):
+                    found.append(int(entry.name))
+            except OSError:
+                pass
+    return found
+
+
+def gone_within(marker: str, seconds: float) -> bool:
+    """True when no process with ``marker`` is alive at some point within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if not marked(marker):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+
+
+def remove(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def need(backend: str) -> None:
+    """Skip, saying why, when ``backend`` cannot run on this machine."""
+    s = support()
+    if backend == "bwrap" and not s.userns:
+        pytest.skip(f"bubblewrap cannot run here: {s.problem}")
+    if backend == "landlock" and not s.landlock_abi:
+        pytest.skip(f"this kernel has no Landlock (ABI 0): {s.problem}")
