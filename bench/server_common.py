@@ -345,19 +345,23 @@ class Rpc:
         self._reader = asyncio.create_task(self._read())
 
     @classmethod
-    async def open(cls, url: str, on_event: Callable[[str], None] | None = None, **connect_kw: Any) -> Rpc:
+    async def open(cls, url: str, on_event: Callable[[str], None] | None = None, *, event_batches: bool = False,
+                   **connect_kw: Any) -> Rpc:
+        """Connect and initialize; ``on_event`` gets each event frame unparsed (with
+        ``event_batches``, a frame may be a JSON array of notifications)."""
         from websockets.asyncio.client import connect
 
         ws = await connect(ws_url(url), max_size=None, proxy=None, **connect_kw)
         rpc = cls(ws, on_event)
-        await rpc.call("initialize", {"protocolVersion": "1", "clientInfo": {"name": "bench"}})
+        await rpc.call("initialize", {"protocolVersion": "1", "clientInfo": {"name": "bench"},
+                                      "capabilities": {"eventBatches": event_batches}})
         return rpc
 
     async def _read(self) -> None:
         on_event = self.on_event
         with contextlib.suppress(Exception):
             async for frame in self.ws:
-                if frame.startswith(EVENT_HEAD):
+                if frame.startswith(EVENT_HEAD) or frame.startswith("[" + EVENT_HEAD):
                     on_event(frame)
                     continue
                 msg = json.loads(frame)

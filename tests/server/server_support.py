@@ -57,6 +57,7 @@ class Rpc:
     ws: ClientConnection
     events: list[dict[str, Any]] = field(default_factory=list)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+    batch_frames: int = 0
     _answers: dict[Any, asyncio.Future[Any]] = field(default_factory=dict)
     _other: asyncio.Queue[Any] = field(default_factory=asyncio.Queue)
     _new_event: asyncio.Event = field(default_factory=asyncio.Event)
@@ -83,7 +84,11 @@ class Rpc:
         with contextlib.suppress(Exception):
             async for frame in self.ws:
                 msg = json.loads(frame)
-                if isinstance(msg, dict) and msg.get("method") == "event":
+                if isinstance(msg, list) and msg and all(isinstance(m, dict) and m.get("method") == "event" for m in msg):
+                    self.batch_frames += 1  # a batch of event notifications (capabilities.eventBatches)
+                    self.events.extend(m["params"] for m in msg)
+                    self._new_event.set()
+                elif isinstance(msg, dict) and msg.get("method") == "event":
                     self.events.append(msg["params"])
                     self._new_event.set()
                 elif isinstance(msg, dict) and msg.get("id") in self._answers:

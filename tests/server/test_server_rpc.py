@@ -163,6 +163,25 @@ async def test_resume_after_dropped_connection(server, fake, workspace):
         assert deltas == "word " * 200
 
 
+async def test_event_batches_only_for_clients_that_ask(server, fake, workspace):
+    fake.script(reply(text("word " * 300, chunk_size=2)))
+    async with Rpc.open(server.ws_url) as c:
+        sid = await c.create_session(workspace)
+        await c.ok("session/subscribe", {"sessionId": sid})
+        turn = await c.start(sid, "go")
+        await c.wait_event(lambda e: e["type"] in TERMINAL and e["turn_id"] == turn)
+        assert c.batch_frames == 0  # it did not ask: one notification per frame
+        last = c.events[-1]["seq"]
+    async with Rpc.open(server.ws_url, initialize=False) as c:
+        init = await c.ok("initialize", {"protocolVersion": "1", "clientInfo": {"name": "t"},
+                                         "capabilities": {"eventBatches": True}})
+        assert init["capabilities"]["eventBatches"] is True
+        await c.ok("session/subscribe", {"sessionId": sid, "afterSeq": 3})
+        await c.wait_event(lambda e: e["seq"] == last)
+        assert seqs(c.events, sid) == list(range(4, last + 1))  # in order, no gap, no duplicate
+        assert 1 <= c.batch_frames < last / 2  # the replay came in a few batches, not event by event
+
+
 async def test_turn_start_idempotent_and_refused_while_running(server, fake, workspace):
     fake.script(reply(text("slow", chunk_size=1), delay=0.3))
     async with Rpc.open(server.ws_url) as c:

@@ -53,6 +53,7 @@ from ..protocol.rpc import (
     CheckpointListResult,
     CheckpointRestoreParams,
     CheckpointRestoreResult,
+    ClientCapabilities,
     ClientInfo,
     Empty,
     ErrorCode,
@@ -348,6 +349,7 @@ class AsyncClient:
                     protocol_version=PROTOCOL_VERSION,
                     client_info=ClientInfo(name=self.client_name, version=_client_version()),
                     auth_token=self.token,
+                    capabilities=ClientCapabilities(event_batches=True),
                 )
                 await ws.send(_frame(request_id, "initialize", _dump(params)))
                 while True:
@@ -497,6 +499,13 @@ class AsyncClient:
         except ValueError:
             log.warning("not JSON from the server: %.200r", raw)
             return
+        if isinstance(message, list):  # a batch of event notifications (capabilities.eventBatches)
+            for part in message:
+                self._message(part)
+            return
+        self._message(message)
+
+    def _message(self, message: Any) -> None:
         if not isinstance(message, dict):
             log.warning("unexpected frame from the server: %.200r", message)
             return

@@ -49,9 +49,22 @@ class ClientInfo(Wire):
     version: str | None = None
 
 
+EVENT_BATCH_MAX = 500
+"""At most this many ``event`` notifications in one batch frame."""
+
+
+class ClientCapabilities(Wire):
+    event_batches: bool = Field(
+        default=False,
+        description="The client accepts several `event` notifications in one frame, as a JSON-RPC 2.0 batch "
+                    f"(an array of up to {EVENT_BATCH_MAX} notifications, in seq order). The server then sends "
+                    "a replay, and live events that are ready together, in batches.")
+
+
 class InitializeParams(Wire):
     protocol_version: str = Field(description="The protocol version the client speaks, e.g. '1'.")
     client_info: ClientInfo
+    capabilities: ClientCapabilities = Field(default_factory=ClientCapabilities)
     auth_token: str | None = Field(
         default=None, description="Bearer token, for clients that cannot set an Authorization header.")
 
@@ -69,6 +82,8 @@ class Capabilities(Wire):
         description="A turn/start while the session has a running turn is refused (-32010); "
                     "use turn/steer to add to the running turn.")
     max_request_bytes: int = Field(description="Requests larger than this get -32600.")
+    event_batches: bool = Field(
+        default=False, description="True when this connection gets `event` notifications in batches (the client asked).")
 
 
 class InitializeResult(Wire):
@@ -383,9 +398,9 @@ class RpcError(Exception):
 
 
 __all__ = [
-    "EVENT_NOTIFICATION", "ERROR_NAMES", "METHODS", "PROTOCOL_VERSION", "ApprovalAnswer", "ApprovalRespondParams",
+    "EVENT_BATCH_MAX", "EVENT_NOTIFICATION", "ERROR_NAMES", "METHODS", "PROTOCOL_VERSION", "ApprovalAnswer", "ApprovalRespondParams",
     "ApprovalRespondResult", "Capabilities",
-    "ClientInfo", "Empty", "ErrorCode", "InitializeParams", "InitializeResult", "InputPart", "Method",
+    "ClientCapabilities", "ClientInfo", "Empty", "ErrorCode", "InitializeParams", "InitializeResult", "InputPart", "Method",
     "ModelEntry", "ModelsListResult", "RpcError", "ServerInfo", "SessionCreateParams", "SessionForkParams",
     "SessionIdParams", "SessionListParams", "SessionListResult", "SessionResult", "SessionUpdateParams",
     "SubscribeParams", "SubscribeResult", "TextInput", "ToolEntry", "ToolsListParams", "ToolsListResult",
