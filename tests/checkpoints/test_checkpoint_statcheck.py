@@ -86,11 +86,11 @@ def test_a_new_gitignore_applies_to_folders_below_it(tmp_path: Path):
     ws = tmp_path / "ws"
     make_tree(ws)
     live = Shadow(ws, tmp_path / "live")
-    assert "a2/b1/f5.txt" in settled(live)
-    (ws / "a2" / ".gitignore").write_text("b1/\n")
+    assert "a2/b1/f10.txt" in settled(live)
+    (ws / "a2" / ".gitignore").write_text("f10.txt\n")  # a rule for a folder the check does not list
     state = live.repo.read(live.checkpoint()).entries
-    assert "a2/b1/f5.txt" not in state and "a2/b1" not in state
-    assert "a2/b0/f2.txt" in state
+    assert "a2/b1/f10.txt" not in state and "a2/b1" in state
+    assert "a2/b0/f6.txt" in state
     assert state == fresh_state(ws, tmp_path / "fresh")
 
 

@@ -6,7 +6,8 @@ size, inode, st_mode)`` and the blob ids they had. A folder whose files all kept
 taken from the cache whole; otherwise only the files whose stat changed are read, hashed and
 stored, and only the tree objects of folders whose entries changed are rebuilt. So a checkpoint
 of an unchanged tree costs one ``lstat`` per entry, and its disk use is the changed files'
-compressed bytes plus a few trees.
+compressed bytes plus a few trees. Later scans of the same process do not even list folders: see
+:class:`_Index` (the stat of every recorded folder and file, checked in one C loop).
 
 Racy entries (git's "racily clean" problem, https://git-scm.com/docs/racy-git): a file changed
 twice within one timestamp tick can keep the same stat. A file is trusted only when its ctime is
