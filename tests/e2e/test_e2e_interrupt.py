@@ -5,10 +5,10 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
-from pathlib import Path
 
 from e2e_support import MODEL, Cowork, all_text, assert_gapless, items, parse_events, tool_messages
 from fakemodel import FakeModelServer, reply, text, tool_call
+from procs import marked
 
 
 def wait_for(predicate, timeout: float, what: str) -> None:
@@ -17,19 +17,6 @@ def wait_for(predicate, timeout: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(0.02)
-
-
-def running(marker: bytes) -> list[int]:
-    """Host pids of live processes whose command line contains ``marker`` (a pid printed inside
-    the sandbox belongs to its own PID namespace and means nothing here)."""
-    found = []
-    for entry in Path("/proc").glob("[0-9]*"):
-        try:
-            if marker in (entry / "cmdline").read_bytes() and (entry / "stat").read_text().split(") ")[-1][:1] != "Z":
-                found.append(int(entry.name))
-        except OSError:
-            pass
-    return found
 
 
 def test_ctrl_c_interrupts_the_running_tool_and_the_session_continues(cw: Cowork, srv: FakeModelServer) -> None:
@@ -44,7 +31,7 @@ def test_ctrl_c_interrupts_the_running_tool_and_the_session_continues(cw: Cowork
         wait_for(lambda: pid_file.exists() and pid_file.read_text().strip() != "" or proc.poll() is not None,
                  40, "child.pid")
         assert proc.poll() is None, f"cowork exited early: {proc.communicate()}"
-        assert running(b"30.2468")
+        assert marked(b"30.2468")
 
         sent = time.monotonic()
         proc.send_signal(signal.SIGINT)
@@ -57,7 +44,7 @@ def test_ctrl_c_interrupts_the_running_tool_and_the_session_continues(cw: Cowork
     assert proc.returncode == 130, f"exit {proc.returncode}\n{out}\n{err}"
     assert took < 5, f"exit took {took:.1f}s after Ctrl-C"
     assert "interrupting" in err
-    wait_for(lambda: not running(b"30.2468"), 3, "the sleep process to be killed")
+    wait_for(lambda: not marked(b"30.2468"), 3, "the sleep process to be killed")
 
     events = parse_events(out)
     assert_gapless(events, first=1)

@@ -15,6 +15,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from procs import alive, marked  # noqa: F401 (re-exported to the sandbox tests)
 
 from cowork.policy.sandbox import support
 from cowork.tools import get_tool
@@ -76,27 +77,6 @@ class Listener:
         self._stop.set()
         self._thread.join()
         self.sock.close()
-
-
-def alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def marked(marker: str) -> list[int]:
-    """Host pids of live processes whose command line contains ``marker``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if marker.encode() in (entry / "cmdline").read_bytes() and alive(int(entry.name)):
-                    found.append(int(entry.name))
-            except OSError:
-                pass
-    return found
 
 
 def gone_within(marker: str, seconds: float) -> bool:

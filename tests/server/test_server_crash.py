@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from fakemodel import reply, text, tool_call
+from procs import marked
 from server_support import TERMINAL, Rpc
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -68,19 +69,6 @@ async def wait_pending_approval(c: Rpc, sid: str) -> dict[str, Any]:
 # -- kill -9 -----------------------------------------------------------------------------------
 
 
-def running(marker: bytes) -> list[int]:
-    """Host pids of live processes whose command line contains ``marker`` (a pid printed inside
-    the sandbox belongs to its own PID namespace and means nothing here)."""
-    found = []
-    for entry in Path("/proc").glob("[0-9]*"):
-        try:
-            if marker in (entry / "cmdline").read_bytes() and (entry / "stat").read_text().split(") ")[-1][:1] != "Z":
-                found.append(int(entry.name))
-        except OSError:
-            pass
-    return found
-
-
 async def test_kill_9_while_a_tool_runs(serve, fake, workspace):
     command = "echo run >> runs; sleep 30.5678; touch marker"  # each run appends a line
     fake.script(reply(tool_call("bash", {"command": command}, id="call_slow")))
@@ -92,7 +80,7 @@ async def test_kill_9_while_a_tool_runs(serve, fake, workspace):
             turn = await c.start(sid, "run the slow command")
             await c.wait_event(lambda e: e["type"] == "item.started" and e["item"]["type"] == "tool_call")
             await wait_file(workspace / "runs")  # bash is running the command
-            assert running(b"30.5678")
+            assert marked(b"30.5678")
             await asyncio.sleep(0.1)
             assert await srv.stop(signal.SIGKILL) == -signal.SIGKILL
 
@@ -128,9 +116,9 @@ async def test_kill_9_while_a_tool_runs(serve, fake, workspace):
         assert (workspace / "runs").read_text().split() == ["run"]
         # the sandbox died with the server (bubblewrap's --die-with-parent), so the rest of the
         # command never runs
-        assert not running(b"30.5678"), "the command outlived the server that ran it"
+        assert not marked(b"30.5678"), "the command outlived the server that ran it"
     finally:
-        for pid in running(b"30.5678"):
+        for pid in marked(b"30.5678"):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
     assert not (workspace / "marker").exists()

@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from procs import alive, marked
 
 from cowork.tools import get_tool
 from cowork.tools.base import ToolContext, ToolError, ToolResult
@@ -21,33 +22,6 @@ from cowork.tools.shell import KEEP_BYTES, _Output
 async def bash(ctx: ToolContext, command: str, **kwargs) -> ToolResult:
     tool = get_tool("bash")
     return await tool.run(tool.Args.model_validate({"command": command, **kwargs}), ctx)
-
-
-def alive(pid: int) -> bool:
-    """True while ``pid`` exists and is not a zombie."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def marked(marker: str) -> list[int]:
-    """Host pids of live processes whose command line contains ``marker`` (pids inside a
-    sandbox's PID namespace mean nothing out here, so tests find processes by a unique argument)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if marker.encode() in (entry / "cmdline").read_bytes() and alive(int(entry.name)):
-                    found.append(int(entry.name))
-            except OSError:
-                pass
-    return found
 
 
 def wait_gone(marker: str, within: float = 1.0) -> bool:
