@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -226,25 +227,25 @@ def settled(agent: State | None, after: State, restored: list[str]) -> State:
 
 
 def _replace_file(path: str, data: bytes, perm: int) -> None:
-    tmp = f"{path}.cowork-restore-{os.getpid()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    try:
+    def make(tmp: str) -> None:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.chmod(tmp, perm)
-        if os.path.isdir(path) and not os.path.islink(path):
-            raise IsADirectoryError(21, "a folder is in the way", path)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+
+    _replace(path, make)
 
 
 def _replace_link(path: str, target: str) -> None:
+    _replace(path, lambda tmp: os.symlink(target, tmp))
+
+
+def _replace(path: str, make: Callable[[str], None]) -> None:
+    """Put what ``make(tmp)`` creates at ``path`` in one rename (never over a folder); the
+    temporary entry is removed if anything fails."""
     tmp = f"{path}.cowork-restore-{os.getpid()}"
-    os.symlink(target, tmp)
     try:
+        make(tmp)
         if os.path.isdir(path) and not os.path.islink(path):
             raise IsADirectoryError(21, "a folder is in the way", path)
         os.replace(tmp, path)

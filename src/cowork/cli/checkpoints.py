@@ -15,16 +15,13 @@ from rich.text import Text
 
 from ..protocol import CheckpointInfo
 from ..protocol.rpc import CheckpointRestoreResult
+from .options import DirOpt, ServerOpt, TokenOpt, workspace_of
 
 app = typer.Typer(no_args_is_help=True, help="A workspace's checkpoints: list, diff, restore (docs/checkpoints.md).")
 
 MARK = {"added": ("+", "green"), "deleted": ("-", "red"), "modified": ("~", "yellow")}
 
-DirOpt = Annotated[Path | None, typer.Option("--dir", "-C", help="Workspace folder (default: current folder).")]
 SessionOpt = Annotated[str | None, typer.Option("--session", "-s", help="Session (default: the workspace's latest).")]
-ServerOpt = Annotated[str | None, typer.Option(
-    "--server", envvar="COWORK_SERVER", help="Use this cowork server (URL) instead of one started in-process.")]
-TokenOpt = Annotated[str | None, typer.Option("--token", envvar="COWORK_TOKEN", help="Token for --server.")]
 
 
 # -- renderings shared with cowork chat --------------------------------------------------------------
@@ -79,10 +76,6 @@ async def _session_id(client: Any, workspace: Path, session: str | None) -> str:
     return max(page.sessions, key=lambda s: s.updated_at).id
 
 
-def _workspace(dir: Path | None) -> Path:
-    return (dir or Path.cwd()).expanduser().resolve()
-
-
 @app.command("list")
 def list_(dir: DirOpt = None, session: SessionOpt = None,
           json_lines: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
@@ -91,7 +84,7 @@ def list_(dir: DirOpt = None, session: SessionOpt = None,
     from .main import _with_client, out
 
     async def work(client: Any) -> list[CheckpointInfo]:
-        return await client.list_checkpoints(await _session_id(client, _workspace(dir), session))
+        return await client.list_checkpoints(await _session_id(client, workspace_of(dir), session))
 
     found = _with_client(work, server, token)
     if json_lines:

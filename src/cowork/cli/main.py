@@ -22,6 +22,7 @@ from ..providers.redaction import install_log_redaction
 from .auth import auth_app
 from .checkpoints import app as checkpoints_app
 from .doctor import doctor
+from .options import DirOpt, ServerOpt, TokenOpt, workspace_of
 from .policy import policy_app, trust
 
 # No local variables in crash tracebacks: they could hold a provider key.
@@ -50,9 +51,6 @@ def _usage_error(message: str) -> typer.Exit:
     return typer.Exit(EXIT_USAGE)
 
 
-ServerOpt = Annotated[str | None, typer.Option(
-    "--server", envvar="COWORK_SERVER", help="Use this cowork server (URL) instead of one started in-process.")]
-TokenOpt = Annotated[str | None, typer.Option("--token", envvar="COWORK_TOKEN", help="Token for --server.")]
 SandboxOpt = Annotated[str | None, typer.Option(
     "--sandbox", help="How bash commands are isolated: auto (bubblewrap, else Landlock; refuse if neither), "
     "bwrap, landlock, or off (no isolation). Default: $COWORK_SANDBOX, else auto.")]
@@ -112,7 +110,7 @@ def _check_mode(mode: str | None) -> str | None:
 @app.command()
 def run(
     task: Annotated[str, typer.Argument(help="What the agent should do.")],
-    dir: Annotated[Path | None, typer.Option("--dir", "-C", help="Workspace folder (default: current folder).")] = None,
+    dir: DirOpt = None,
     model: Annotated[str | None, typer.Option("--model", "-m", help="provider:model, e.g. openai:gpt-5.1, local:smollm2-135m.")] = None,
     base_url: Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible server for openai: models.")] = None,
     mode: Annotated[str | None, typer.Option("--mode", help=MODE_OPTION_HELP)] = None,
@@ -136,7 +134,7 @@ def run(
         raise _usage_error("use --continue or --session, not both")
     if not task.strip():
         raise _usage_error("the task is empty")
-    workspace = (dir or Path.cwd()).expanduser().resolve()
+    workspace = workspace_of(dir)
     if not workspace.is_dir():
         raise _usage_error(f"workspace {workspace} is not an existing folder")
     mode = "yolo" if yes else "read-only" if read_only else mode
@@ -180,7 +178,7 @@ def _title(task: str) -> str:
 
 @app.command()
 def chat(
-    dir: Annotated[Path | None, typer.Option("--dir", "-C", help="Workspace folder (default: current folder).")] = None,
+    dir: DirOpt = None,
     model: Annotated[str | None, typer.Option("--model", "-m", help="provider:model, e.g. openai:gpt-5.1, local:smollm2-135m.")] = None,
     mode: Annotated[str | None, typer.Option("--mode", help=MODE_OPTION_HELP)] = None,
     continue_: Annotated[bool, typer.Option("--continue", "-c", help="Continue the latest session of the workspace.")] = False,
@@ -199,7 +197,7 @@ def chat(
     if continue_ and session:
         raise _usage_error("use --continue or --session, not both")
     _check_mode(mode)
-    workspace = (dir or Path.cwd()).expanduser().resolve()
+    workspace = workspace_of(dir)
     if not workspace.is_dir():
         raise _usage_error(f"workspace {workspace} is not an existing folder")
     try:

@@ -11,6 +11,8 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from .options import DirOpt, workspace_of
+
 policy_app = typer.Typer(no_args_is_help=True, help="See what the policy decides.")
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -29,7 +31,7 @@ def trust(
             for path in trusted():
                 out.print(path)
             return
-        workspace = (dir or Path.cwd()).expanduser().resolve()
+        workspace = workspace_of(dir)
         if not workspace.is_dir():
             raise _fail(f"{workspace} is not an existing folder")
         changed = set_trusted(workspace, not revoke)
@@ -46,7 +48,7 @@ def check(
     tool: Annotated[str, typer.Argument(help="Tool name, e.g. bash, write, web_fetch, mcp__server__tool.")],
     arguments: Annotated[str, typer.Argument(
         help="A bash command for bash, a path for file tools, a URL for web_fetch, or a JSON object of arguments.")] = "",
-    dir: Annotated[Path | None, typer.Option("--dir", "-C", help="Workspace folder (default: current folder).")] = None,
+    dir: DirOpt = None,
     mode: Annotated[str, typer.Option("--mode", help="Session mode to decide in.")] = "default",
     json_out: Annotated[bool, typer.Option("--json", help="Print the decision as JSON.")] = False,
 ) -> None:
@@ -54,7 +56,7 @@ def check(
     from ..policy import PolicyFileError, load_policy
     from ..tools import get_tool
 
-    workspace = (dir or Path.cwd()).expanduser().resolve()
+    workspace = workspace_of(dir)
     if arguments.startswith("{"):
         try:
             args = json.loads(arguments)
