@@ -4,13 +4,15 @@ listing, diffing and restoring them, rewinding turns, and keeping the store with
 Work on a workspace's shadow repository runs in a worker thread (``asyncio.to_thread``), one
 operation at a time per workspace (an asyncio lock in this process, ``flock`` across processes).
 Records live in the ``checkpoints`` table so listing never touches git. Retention (count, age,
-disk size; :class:`CheckpointSettings`) runs in the background after each turn's checkpoint.
+disk size; :class:`CheckpointSettings`) runs in the background after a turn's checkpoint, at most
+once every :data:`COLLECT_EVERY_S` seconds per workspace.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -41,6 +43,10 @@ log = logging.getLogger(__name__)
 ORPHAN_AGE_S = 600
 """A checkpoint ref without a record (its session was deleted) is dropped once this old; younger
 ones may belong to a checkpoint whose record is being written."""
+
+COLLECT_EVERY_S = 60.0
+"""Automatic retention runs at most this often per workspace: it lists every checkpoint and
+measures the repository on disk (a walk of its object files), too much to repeat on every turn."""
 
 MAX_DIFFS = 200
 """Changes that get a diff in one answer; the others are listed without."""
@@ -73,6 +79,7 @@ class Checkpoints:
         self._spaces: dict[str, _Space] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._collecting: set[str] = set()
+        self._collected: dict[str, float] = {}  # workspace -> time.monotonic() of its last retention
 
     @property
     def root(self) -> Path:
@@ -133,8 +140,11 @@ class Checkpoints:
         await records.add_checkpoint(self.store, row)
         await self.emit(session_id, turn_id, CheckpointCreated, checkpoint_id=checkpoint_id, kind=kind,
                         item_id=item_id, changed=snap.changed)
-        if kind == "turn" and workspace not in self._collecting:
+        now = time.monotonic()
+        if kind == "turn" and workspace not in self._collecting \
+                and now - self._collected.get(workspace, -COLLECT_EVERY_S) >= COLLECT_EVERY_S:
             self._collecting.add(workspace)
+            self._collected[workspace] = now
             self._later(self.collect(workspace), lambda: self._collecting.discard(workspace))
         return _info(row)
 
