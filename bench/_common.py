@@ -31,6 +31,17 @@ def versions(*dists: str) -> str:
     return ", ".join(out)
 
 
+def pct(xs: list[float], p: float) -> float:
+    """The ``p``-th percentile of ``xs``, interpolated linearly between the two nearest ranks
+    (the "inclusive" method of ``statistics.quantiles``, numpy's default); nan when empty."""
+    xs = sorted(xs)
+    if not xs:
+        return float("nan")
+    k = (len(xs) - 1) * p / 100
+    lo, hi = int(k), min(int(k) + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
+
+
 def table(rows: list[tuple[str, ...]]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = []

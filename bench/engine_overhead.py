@@ -59,7 +59,7 @@ sys.path.insert(0, str(REPO / "tests"))
 from fakemodel import FakeModelServer, reply, text, tool_call  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import BUSY, CpuWatch, machine, table, versions, wait_quiet  # noqa: E402
+from _common import BUSY, CpuWatch, machine, pct, table, versions, wait_quiet  # noqa: E402
 
 TARGET_MS = 5.0
 COMMIT_LABEL = "journal commits (Store, SQLite; writer task)"
@@ -358,15 +358,6 @@ async def journal_alone(m: int) -> tuple[float, float | None, float]:
             raw.append(time.monotonic() - t0)
         con.close()
     return statistics.median(times), burst, statistics.median(raw)
-
-
-def pct(xs: list[float], p: float) -> float:
-    xs = sorted(xs)
-    if not xs:
-        return float("nan")
-    k = (len(xs) - 1) * p / 100
-    lo, hi = int(k), min(int(k) + 1, len(xs) - 1)
-    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
 
 
 def check(result: dict, n: int) -> None:

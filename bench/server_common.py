@@ -44,17 +44,9 @@ EVENT_HEAD = '{"jsonrpc":"2.0","method":"event"'
 """How the server starts every event notification (``ws.py`` builds it by hand)."""
 NOTES = "".join(f"line {i}: the quick brown fox\n" for i in range(1, 11))
 
+from _common import _busy_seconds, pct  # noqa: E402,F401 (pct is used by the scripts that import this module)
 
 # --------------------------------------------------------------------------- statistics
-
-
-def pct(xs: list[float], p: float) -> float:
-    xs = sorted(xs)
-    if not xs:
-        return float("nan")
-    k = (len(xs) - 1) * p / 100
-    lo, hi = int(k), min(int(k) + 1, len(xs) - 1)
-    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
 
 
 def ms(seconds: float) -> str:
@@ -80,8 +72,6 @@ class Watch:
     busy time from /proc/stat minus ours), as a share of the machine."""
 
     def __init__(self, *children: Child) -> None:
-        from _common import _busy_seconds
-
         self._busy = _busy_seconds
         self.children = children
         self.t0, self.busy0, self.own0 = time.monotonic(), _busy_seconds(), self._own()
