@@ -113,3 +113,13 @@ def wait_quiet(max_wait: float = 180.0, threshold: float = 0.05, window: float =
                 print(f"  (waited for a quiet machine: {share:.0%} busy now)", file=sys.stderr)
             return share
         waited = True
+
+
+def uptime() -> str:
+    """The ``uptime`` line (load averages over 1, 5 and 15 minutes), to print beside a figure."""
+    import subprocess
+
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "load average: " + ", ".join(f"{x:.2f}" for x in os.getloadavg())

@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine, table, versions, wait_quiet  # noqa: E402
 
 from cowork.policy import load_policy  # noqa: E402
+from cowork.tools import BUILTIN_TOOLS  # noqa: E402
 
 TARGET_MS = 1.0
 CALLS = [
@@ -52,7 +53,7 @@ def main() -> None:
         times = []
         for _ in range(n):
             t = time.perf_counter()
-            decision = policy.decide(tool, args, mutating=True, mode="default")
+            decision = policy.decide(tool, args, traits=BUILTIN_TOOLS[tool].traits, mode="default")
             times.append((time.perf_counter() - t) * 1000)
         label = args.get("command") or f"{tool} {args['path']}"
         label = label if len(label) <= 60 else label[:59] + "…"

@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine, table, versions, wait_quiet  # noqa: E402
 
-from cowork.policy import sandbox  # noqa: E402
+from cowork import sandbox  # noqa: E402
 from cowork.tools.base import ToolContext  # noqa: E402
 from cowork.tools.shell import BashArgs, BashTool  # noqa: E402
 

@@ -195,6 +195,11 @@ def _handler(scenario: str, options: dict[str, Any]) -> Callable[[dict], Any]:
     * ``toolloop``: always ``bash`` ``echo hi`` and ``read notes.txt`` (a turn that never ends);
     * ``turn``: ``read notes.txt``, then ``bash echo hi``, then a text answer of ``answer_chars``
       characters in ``chunk``-character deltas; ``delay`` s between streamed chunks.
+    * ``hosted``: a hosted model's timing, one streamed chunk per token: ``first_delay`` s (default
+      0.4) before the first chunk, then ``tokens_per_s`` (default 60). Request i < ``tools``
+      (default 2) answers a short sentence and one cheap read-only call (``read notes.txt``, then
+      ``ls .``, alternating); the next one a text answer of ``answer_tokens`` (default 60) 4-character
+      tokens. So a turn is ``tools + 1`` requests (:func:`hosted_timing` gives its model time).
     """
     from fakemodel import reply, text, tool_call
 
@@ -221,14 +226,48 @@ def _handler(scenario: str, options: dict[str, Any]) -> Callable[[dict], Any]:
                 return reply(tool_call("bash", {"command": "echo hi"}), delay=delay)
             return reply(text(answer, chunk_size=chunk), delay=delay)
         return turn
+    if scenario == "hosted":
+        first, delay = float(options.get("first_delay", 0.4)), 1.0 / float(options.get("tokens_per_s", 60))
+        replies = [reply(text(lead), tool_call(name, args, chunk_size=4), first_delay=first, delay=delay)
+                   for lead, name, args in _hosted_calls(int(options.get("tools", 2)))]
+        replies.append(reply(text(_hosted_answer(int(options.get("answer_tokens", 60)))), first_delay=first,
+                             delay=delay))
+
+        def hosted(body: dict) -> Any:
+            return replies[min(_tool_results_since_user(body), len(replies) - 1)]
+        return hosted
     raise SystemExit(f"unknown scenario {scenario!r}")
+
+
+def _hosted_calls(n: int) -> list[tuple[str, str, dict[str, Any]]]:
+    two = [("Let me read the notes first.", "read", {"path": "notes.txt"}),
+           ("Now let me see what else is here.", "ls", {"path": "."})]
+    return [two[i % 2] for i in range(n)]
+
+
+def _hosted_answer(tokens: int) -> str:
+    return ("The notes have ten lines about a quick brown fox; the folder holds them alone. " * 40)[: 4 * tokens]
+
+
+def hosted_timing(first_delay: float = 0.4, tokens_per_s: float = 60, tools: int = 2,
+                  answer_tokens: int = 60) -> tuple[float, float]:
+    """(seconds the ``hosted`` scenario's model spends on one turn, seconds to the first content
+    chunk): the floor of a turn's wall time and of its time to first delta, with no cowork at all."""
+    from fakemodel import reply, stream_chunks, text, tool_call
+
+    body = {"stream_options": {"include_usage": True}}
+    rs = [reply(text(lead), tool_call(name, args, chunk_size=4)) for lead, name, args in _hosted_calls(tools)]
+    rs.append(reply(text(_hosted_answer(answer_tokens))))
+    per_chunk = 1.0 / tokens_per_s
+    total = sum(first_delay + per_chunk * (len(stream_chunks(r, body, "m")) - 1) for r in rs)
+    return total, first_delay + per_chunk  # the role chunk, then the first text token
 
 
 def fake_main(scenario: str, options_json: str) -> None:
     from fakemodel import FakeModelServer
 
     options = json.loads(options_json)
-    srv = FakeModelServer()
+    srv = FakeModelServer(requests_log=options.get("log"))
     srv.handler = _handler(scenario, options)
     srv.start()
     base = srv._server.RequestHandlerClass  # type: ignore[union-attr]

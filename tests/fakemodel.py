@@ -49,9 +49,13 @@ Python API
 Parts: ``text(s, chunk_size=4)``, ``tool_call(name, args, id=None,
 chunk_size=8)`` (a ``str`` args is sent verbatim, e.g. malformed JSON).
 ``reply(*parts, usage=(prompt, completion) | None, finish_reason=None,
-delay=0.0)``: finish_reason defaults to ``"tool_calls"`` when there are tool
+delay=0.0, first_delay=0.0)``: finish_reason defaults to ``"tool_calls"`` when there are tool
 calls, else ``"stop"``; ``delay`` seconds are slept between streamed chunks
-(a non-streaming reply sleeps ``delay * (chunks - 1)`` before answering).
+(a non-streaming reply sleeps ``first_delay + delay * (chunks - 1)`` before answering).
+``first_delay`` seconds are slept after the response headers, before the first
+chunk (a hosted model's time to first token). A hosted model's timing, e.g.
+400 ms to the first token then 60 tokens/s with one chunk per token:
+``reply(..., first_delay=0.4, delay=1 / 60)``.
 Without ``usage`` the numbers are a deterministic estimate (chars / 4).
 
 Faults, usable anywhere a reply is:
@@ -93,7 +97,7 @@ CLI
     {"cut": {"text": "partial answer"}, "after_chunks": 2}
 
 Reply items also accept ``"usage": [prompt, completion]``, ``"finish_reason"``,
-``"delay"``, ``"chunk_size"`` (text) and ``"args_chunk_size"`` (tool calls).
+``"delay"``, ``"first_delay"``, ``"chunk_size"`` (text) and ``"args_chunk_size"`` (tool calls).
 Any item accepts ``"repeat": N`` to enqueue it N times.
 """
 
@@ -155,6 +159,7 @@ class Reply:
     usage: tuple[int, int] | None = None
     finish_reason: str | None = None
     delay: float = 0.0
+    first_delay: float = 0.0  # seconds before the first streamed chunk (time to first token)
 
 
 @dataclass(frozen=True)
@@ -204,8 +209,10 @@ def reply(
     usage: tuple[int, int] | list[int] | None = None,
     finish_reason: str | None = None,
     delay: float = 0.0,
+    first_delay: float = 0.0,
 ) -> Reply:
-    """One assistant response made of text and tool-call parts, in order."""
+    """One assistant response made of text and tool-call parts, in order; ``delay`` seconds
+    between streamed chunks, ``first_delay`` seconds before the first one."""
     norm: list[Text | ToolCall] = []
     for p in parts:
         if isinstance(p, str):
@@ -215,7 +222,7 @@ def reply(
         norm.append(p)
     if usage is not None:
         usage = (int(usage[0]), int(usage[1]))
-    return Reply(tuple(norm), usage, finish_reason, float(delay))
+    return Reply(tuple(norm), usage, finish_reason, float(delay), float(first_delay))
 
 
 def hang(after_chunks: int = 0, seconds: float = 3600.0, reply: Reply | None = None) -> Hang:
@@ -282,7 +289,7 @@ def item_from_json(d: dict) -> Item:
     if not parts and not any(k in d for k in ("text", "tool_calls")):
         raise ValueError(f"unrecognised script item: {d!r}")
     return reply(*parts, usage=d.get("usage"), finish_reason=d.get("finish_reason"),
-                 delay=float(d.get("delay", 0.0)))
+                 delay=float(d.get("delay", 0.0)), first_delay=float(d.get("first_delay", 0.0)))
 
 
 def _expand_json_items(items: list) -> list[Item]:
@@ -548,13 +555,14 @@ class _Handler(BaseHTTPRequestHandler):
             if stream:
                 r = item.reply or reply(text("[fakemodel] hanging"))
                 self._start_stream()
-                self._send_events(stream_chunks(r, body, model)[: item.after_chunks], r.delay)
+                self._send_events(stream_chunks(r, body, model)[: item.after_chunks], r.delay, r.first_delay)
             self._hang(item.seconds)
             self._drop()
         elif isinstance(item, Cut):
             if stream:
                 self._start_stream()
-                self._send_events(stream_chunks(item.reply, body, model)[: item.after_chunks], item.reply.delay)
+                self._send_events(stream_chunks(item.reply, body, model)[: item.after_chunks], item.reply.delay,
+                                  item.reply.first_delay)
             else:
                 data = json.dumps(completion_json(item.reply, body, model)).encode()
                 self.send_response(200)
@@ -567,13 +575,14 @@ class _Handler(BaseHTTPRequestHandler):
             r = item
             if stream:
                 self._start_stream()
-                self._send_events(stream_chunks(r, body, model), r.delay)
+                self._send_events(stream_chunks(r, body, model), r.delay, r.first_delay)
                 self._write_chunk(b"data: [DONE]\n\n")
                 self.wfile.write(b"0\r\n\r\n")
                 self.wfile.flush()
             else:
                 n_chunks = len(stream_chunks(r, body, model))
-                if r.delay and self.fake._stopping.wait(r.delay * max(0, n_chunks - 1)):
+                wait = r.first_delay + r.delay * max(0, n_chunks - 1)
+                if wait and self.fake._stopping.wait(wait):
                     self._drop()
                     return
                 self._send_json(200, completion_json(r, body, model))
@@ -591,9 +600,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
         self.wfile.flush()
 
-    def _send_events(self, chunks: list[dict], delay: float) -> None:
+    def _send_events(self, chunks: list[dict], delay: float, first_delay: float = 0.0) -> None:
         for i, c in enumerate(chunks):
-            if i and delay and self.fake._stopping.wait(delay):
+            wait = delay if i else first_delay
+            if wait and self.fake._stopping.wait(wait):
                 raise _ClientGone  # server stopping
             self._write_chunk(b"data: " + json.dumps(c).encode() + b"\n\n")
 
@@ -618,6 +628,7 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
+    request_queue_size = 256  # listen backlog: many clients connecting at once (benchmarks) are not reset
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         exc = sys.exc_info()[1]

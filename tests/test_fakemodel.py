@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-from fakemodel import FakeModelServer, cut, hang, http_error, reply, text, tool_call
+from fakemodel import FakeModelServer, cut, hang, http_error, item_from_json, reply, text, tool_call
 
 HERE = Path(__file__).parent
 
@@ -75,6 +75,18 @@ async def test_events_are_flushed_as_produced(srv):
         times = [time.monotonic() - t0 async for _ in stream]
     assert times[0] < 0.3 and times[-1] > 0.5
     assert times[5] - times[0] > 0.15  # arrivals spread out, not one buffered burst
+
+
+async def test_first_delay_is_the_time_to_first_token(srv):
+    srv.script(reply(text("abcd", chunk_size=1), first_delay=0.4, delay=0.01),
+               item_from_json({"text": "ab", "first_delay": 0.3}))
+    async with client(srv) as c:
+        for first in (0.4, 0.3):
+            t0 = time.monotonic()
+            stream = await c.chat.completions.create(model="m", messages=MSGS, stream=True)
+            times = [time.monotonic() - t0 async for _ in stream]
+            assert times[0] >= first - 0.02  # the first chunk waits first_delay ...
+            assert times[-1] - times[0] < first  # ... the others only their own delay
 
 
 async def test_streamed_tool_calls_reassemble(srv):

@@ -1,5 +1,9 @@
 """Where cowork keeps its state and the knobs read from the environment.
 
+The engine's knobs are one typed object, :class:`EngineSettings`: read from the environment
+(:meth:`EngineSettings.from_env`), with a command's flags on top (:meth:`EngineSettings.with_flags`),
+and handed to the runtime (``Runtime(settings=...)``); the CLI never writes them into ``os.environ``.
+
 Environment variables (all optional):
 
 - ``COWORK_HOME``: state folder (database, model cache, keys); default ``~/.cowork``.
@@ -23,14 +27,17 @@ Environment variables (all optional):
   ``COWORK_SESSION_MAX_COST`` (USD) for all turns of a session together. Tokens are input plus
   output tokens of every model request; steps are model requests; seconds are wall time.
 - ``COWORK_SANDBOX``: how ``bash`` commands are isolated: ``auto`` (default: bubblewrap, else
-  Landlock, else refuse), ``bwrap``, ``landlock`` or ``off`` (see :mod:`cowork.policy.sandbox`).
+  Landlock, else refuse), ``bwrap``, ``landlock`` or ``off`` (see :mod:`cowork.sandbox`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 def cowork_home() -> Path:
@@ -49,6 +56,39 @@ BUDGET_FIELDS = (
     "session_max_steps", "session_max_tokens", "session_max_seconds", "session_max_cost",
 )
 """The budget settings of :class:`EngineSettings`; each is read from ``COWORK_`` + its name in capitals."""
+
+SANDBOX_CHOICES = ("auto", "bwrap", "landlock", "off")
+"""Values of :attr:`EngineSettings.sandbox` (``--sandbox``, ``COWORK_SANDBOX``)."""
+
+BUDGET_FLAGS: dict[str, str] = {
+    f"{scope}-{kind}": "max_steps" if (scope, kind) == ("turn", "steps") else f"{scope}_max_{kind}"
+    for scope in ("turn", "session") for kind in ("steps", "tokens", "seconds", "cost")
+}
+"""``--budget`` names (``turn-tokens``…) → their :class:`EngineSettings` field (as
+:class:`cowork.engine.budget.Limit` names them)."""
+
+
+def parse_budget_flags(values: Sequence[str]) -> dict[str, int | float]:
+    """``--budget`` values (``["turn-tokens=20000", "session-cost=2.5"]``) as settings
+    (``{"turn_max_tokens": 20000, "session_max_cost": 2.5}``). Steps and tokens are whole numbers,
+    seconds and cost may have decimals; all must be positive. Raises ValueError naming the flag and
+    the known names."""
+    out: dict[str, int | float] = {}
+    for value in values:
+        name, sep, raw = value.partition("=")
+        setting = BUDGET_FLAGS.get(name.strip())
+        if not sep or setting is None:
+            raise ValueError(f"--budget {value!r}: write LIMIT=N with LIMIT one of {', '.join(BUDGET_FLAGS)}")
+        whole = setting.endswith(("_steps", "_tokens"))
+        try:
+            number: int | float = int(raw) if whole else float(raw)
+        except ValueError:
+            kind = "a whole number" if whole else "a number"
+            raise ValueError(f"--budget {value!r}: {name.strip()} must be {kind}") from None
+        if number <= 0:
+            raise ValueError(f"--budget {value!r}: {name.strip()} must be positive")
+        out[setting] = number
+    return out
 
 
 def _limit(field: str) -> float | None:
@@ -97,11 +137,21 @@ class EngineSettings:
     session_max_cost: float | None = None
 
     def __post_init__(self) -> None:
-        if self.sandbox not in ("auto", "bwrap", "landlock", "off"):
+        if self.sandbox not in SANDBOX_CHOICES:
             raise ValueError(f"sandbox must be one of auto, bwrap, landlock, off; got {self.sandbox!r}")
+
+    def with_flags(self, *, sandbox: str | None = None, budget: Sequence[str] = ()) -> EngineSettings:
+        """A copy with a command's ``--sandbox`` and ``--budget LIMIT=N`` flags applied (they win
+        over the environment). Raises ValueError for a bad value."""
+        overrides: dict[str, Any] = dict(parse_budget_flags(budget))
+        if sandbox is not None:
+            overrides["sandbox"] = sandbox
+        return dataclasses.replace(self, **overrides)
 
     @classmethod
     def from_env(cls) -> EngineSettings:
+        """The settings from the ``COWORK_*`` variables (module docstring). Raises ValueError
+        naming the variable for a bad value."""
         out = os.environ.get("COWORK_MAX_OUTPUT_TOKENS")
         return cls(
             max_steps=int(_num("COWORK_MAX_STEPS", cls.max_steps)),

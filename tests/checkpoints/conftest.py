@@ -4,10 +4,4 @@ tests/server on the import path."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-HERE = Path(__file__).resolve().parent
-for path in (HERE, HERE.parent, HERE.parent / "engine", HERE.parent / "server"):
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
+# checkpoint_support, engine_support, server_support and fakemodel import by name: pyproject's pythonpath.

@@ -88,8 +88,11 @@ def test_undo_from_chat_and_restore_from_the_cli(tmp_path, fake, workspace):
     listed = cowork(["checkpoints", "list", "--dir", str(workspace), "--json"], home, fake.base_url)
     assert listed.returncode == 0, listed.stderr
     undo_id = next(line for line in listed.stdout.splitlines() if '"kind":"restore"' in line).split('"')[3]
-    back = cowork(["checkpoints", "restore", undo_id, "--yes"], home, fake.base_url)  # undo the undo
+    back = cowork(["checkpoints", "restore", undo_id, "--yes", "--dir", str(workspace)], home, fake.base_url)  # undo the undo
     assert back.returncode == 0, back.stderr
     assert not (workspace / "notes.txt").exists() and (workspace / "out" / "n").read_text() == "1\n"
-    shown = cowork(["checkpoints", "diff", undo_id], home, fake.base_url)
+    shown = cowork(["checkpoints", "diff", undo_id, "--dir", str(workspace)], home, fake.base_url)
+    assert shown.returncode == 0, shown.stderr
     assert "no changes" in shown.stdout
+    elsewhere = cowork(["checkpoints", "restore", undo_id, "--yes", "--dir", str(tmp_path)], home, fake.base_url)
+    assert elsewhere.returncode != 0 and "belongs to" in elsewhere.stdout + elsewhere.stderr

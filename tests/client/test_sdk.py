@@ -482,3 +482,46 @@ def test_sync_client(tmp_path: Path, workspace: Path) -> None:
     finally:
         state["loop"].call_soon_threadsafe(state["stop"].set)
         thread.join(10)
+
+
+async def test_id_prefixes_are_taken_everywhere(server: Server, script: Scripted, workspace: Path) -> None:
+    """A unique prefix stands for a whole session, turn, checkpoint or approval id in any method
+    (the server completes it, so every client gets this); an ambiguous one is refused, naming
+    the candidates, and one that starts nothing is unknown."""
+    async with AsyncClient(server.url) as client:
+        a = await client.create_session(str(workspace), model=MODEL)
+        b = await client.create_session(str(workspace), model=MODEL)
+        common = next(i for i, (x, y) in enumerate(zip(a.id, b.id)) if x != y)
+        assert (await client.get_session(a.id[:common + 1])).id == a.id
+        kind = a.id.split("_")[0] + "_"
+        with pytest.raises(CoworkError) as err:
+            await client.get_session(kind)  # starts both
+        assert err.value.code == ErrorCode.INVALID_PARAMS and "more than one session" in err.value.message
+        assert a.id in err.value.message and b.id in err.value.message
+        with pytest.raises(CoworkError) as err:
+            await client.get_session(kind + "zzzz")
+        assert err.value.code == ErrorCode.NOT_FOUND
+
+        short = a.id[:len(kind) + 8]
+        sub = await client.subscribe(short)
+        assert sub.session_id == a.id  # completed: events carry the whole id
+        script.steps = [[("write", '{"path": "p.txt", "content": "new"}')], "done"]
+        started = await client.start_turn(short, "write p.txt")
+        events: list[Any] = []
+        async for event in sub:
+            events.append(event)
+            if event.type == "approval.requested":
+                await client.respond_approval(event.approval_id[:12], "once")  # approval prefix
+            if is_terminal(event):
+                break
+        assert events[-1].type == "turn.completed" and (workspace / "p.txt").read_text() == "new"
+
+        checkpoints = await client.list_checkpoints(short)
+        assert checkpoints
+        ckpt = checkpoints[0]
+        diff = await client.diff_checkpoint(ckpt.id[:len("ckpt_") + 8])
+        assert diff.checkpoint.id == ckpt.id
+        fork = await client.fork_session(short, started.turn_id[:len("turn_") + 8])  # turn prefix
+        assert fork.id != a.id
+        result = await client.rewind_turn(short, started.turn_id[:len("turn_") + 8], "conversation")
+        assert result.rewound_turn_ids == [started.turn_id]

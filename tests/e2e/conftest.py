@@ -7,17 +7,12 @@ a subprocess with an environment pointing ``openai:`` at that server.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-HERE = str(Path(__file__).resolve().parent)
-if HERE not in sys.path:  # so test modules can `import e2e_support` whatever pytest's import mode
-    sys.path.insert(0, HERE)
-
-from e2e_support import Cowork  # noqa: E402  (also puts tests/ on sys.path for fakemodel)
-from fakemodel import FakeModelServer  # noqa: E402
+from e2e_support import Cowork  # helpers: pyproject's pythonpath
+from fakemodel import FakeModelServer
 
 
 def pytest_configure(config: pytest.Config) -> None:

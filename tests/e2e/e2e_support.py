@@ -21,11 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-TESTS = Path(__file__).resolve().parent.parent
-if str(TESTS) not in sys.path:
-    sys.path.insert(0, str(TESTS))
-
-from fakemodel import FakeModelServer  # noqa: E402
+from fakemodel import FakeModelServer  # tests/ is on pythonpath (pyproject)
 
 COWORK = shutil.which("cowork", path=str(Path(sys.executable).parent)) or shutil.which("cowork")
 MODEL = "openai:fake-model"

@@ -269,11 +269,9 @@ async def test_recovery_leaves_turns_of_live_processes_alone(tmp_path, workspace
     import socket
     import subprocess
 
-    from sqlalchemy import update
-
     from cowork.engine import Runtime
     from cowork.store import Store
-    from cowork.store.models import TurnRow
+    from cowork.store.leases import SqlTurnLeases, _pid_namespace
 
     url = f"sqlite+aiosqlite:///{tmp_path / 'owners.db'}"
     store = await Store.open(url)
@@ -281,13 +279,12 @@ async def test_recovery_leaves_turns_of_live_processes_alone(tmp_path, workspace
     alive = subprocess.Popen(["sleep", "30"])
     dead = subprocess.Popen(["true"])
     dead.wait()
-    host = socket.gethostname()
-    owners = {"turn_alive": f"{host}:{alive.pid}", "turn_dead": f"{host}:{dead.pid}",
-              "turn_elsewhere": "another-host:1"}
-    for turn_id, owner in owners.items():
+    host, ns = socket.gethostname(), _pid_namespace()
+    owners = {"turn_alive": f"{host}:{ns}:{alive.pid}:a", "turn_dead": f"{host}:{ns}:{dead.pid}:d",
+              "turn_elsewhere": "another-host:1:1:e"}
+    for turn_id, owner in owners.items():  # leases that hold for an hour (see tests/store/test_leases.py)
+        await SqlTurnLeases(store, ttl=3600, owner=owner).acquire(turn_id)
         await store.start_turn(session.id, turn_id, "hello", MODEL)
-        async with store.engine.begin() as db:
-            await db.execute(update(TurnRow).where(TurnRow.id == turn_id).values(owner=owner))
     await store.close()
 
     rt = await Runtime.open(url)

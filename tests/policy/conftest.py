@@ -3,14 +3,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-for _path in (str(Path(__file__).parents[1] / "engine"), str(Path(__file__).parents[1])):  # engine_support, fakemodel
-    if _path not in sys.path:
-        sys.path.insert(0, _path)
+# engine_support and fakemodel import by name: pyproject's pythonpath.
 
 
 @pytest.fixture

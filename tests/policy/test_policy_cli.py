@@ -60,4 +60,6 @@ def test_run_takes_a_mode(places):
     bad = cowork(places, "run", "--mode", "careless", "hello")
     assert bad.returncode == 2 and "--mode must be one of default, accept-edits, read-only, yolo" in bad.stderr
     both = cowork(places, "run", "--mode", "yolo", "--read-only", "hello")
-    assert both.returncode == 2 and "give one of --mode, --yes and --read-only" in both.stderr
+    assert both.returncode == 2 and "--mode yolo and --read-only contradict each other" in both.stderr
+    agree = cowork(places, "run", "--mode", "read-only", "--read-only", "--server", "http://127.0.0.1:9", "hello")
+    assert "contradict" not in agree.stderr  # flags that agree are not a usage error

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from cowork.policy import MODES, Decision, PolicyFileError, load_policy, set_trusted
-from cowork.policy.engine import FILE_TOOLS
+from cowork.tools import BUILTIN_TOOLS
 
-MUTATING = {"bash", "write", "edit"}
+FILE_TOOLS = {name for name, tool in BUILTIN_TOOLS.items() if "path" in tool.traits.paths}
 
 
 def decide(places, tool: str, arg: str | dict = "", mode: str = "default", session=()) -> Decision:
@@ -19,7 +19,8 @@ def decide(places, tool: str, arg: str | dict = "", mode: str = "default", sessi
     if isinstance(arg, str):
         arg = {"bash": {"command": arg}, "web_fetch": {"url": arg}}.get(tool, {"path": arg} if tool in FILE_TOOLS else {})
     policy = load_policy(ws, home=home, state=state)
-    return policy.decide(tool, arg, mutating=tool in MUTATING or tool.startswith("mcp__"), mode=mode, session=session)
+    traits = BUILTIN_TOOLS[tool].traits if tool in BUILTIN_TOOLS else None  # others: a tool that can change things
+    return policy.decide(tool, arg, traits=traits, mode=mode, session=session)
 
 
 def user_rules(places, text: str) -> Path:
@@ -148,7 +149,7 @@ def test_tmp_is_scratch_unless_the_workspace_is_in_it(places, command):
     elsewhere = Path(tempfile.mkdtemp(dir="/var/tmp"))
     try:
         assert not load_policy(elsewhere, home=home, state=state).decide(
-            "bash", {"command": command}, mutating=True, mode="default").hard
+            "bash", {"command": command}, traits=BUILTIN_TOOLS["bash"].traits, mode="default").hard
     finally:
         elsewhere.rmdir()
 
@@ -230,12 +231,12 @@ def test_an_untrusted_workspace_policy_is_ignored_with_a_note(places, caplog):
     ws, home, state = places
     local = workspace_rules(places, "[[rules]]\noutcome = 'allow'\ncommand = 'rm *'")
     policy = load_policy(ws, home=home, state=state)
-    assert policy.decide("bash", {"command": "rm x"}, mutating=True, mode="default").outcome == "ask"
+    assert policy.decide("bash", {"command": "rm x"}, traits=BUILTIN_TOOLS["bash"].traits, mode="default").outcome == "ask"
     assert policy.notes and str(local) in policy.notes[0] and "cowork trust" in policy.notes[0]
     assert set_trusted(ws, True, state) and not set_trusted(ws, True, state)
     trusted = load_policy(ws, home=home, state=state)
     assert not trusted.notes
-    assert trusted.decide("bash", {"command": "rm x"}, mutating=True, mode="default").rule == f"{local}#1"
+    assert trusted.decide("bash", {"command": "rm x"}, traits=BUILTIN_TOOLS["bash"].traits, mode="default").rule == f"{local}#1"
     assert set_trusted(ws, False, state)
     assert load_policy(ws, home=home, state=state).notes
 

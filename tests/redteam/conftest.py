@@ -3,10 +3,4 @@ tests' scripted model."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "sandbox"))
-sys.path.insert(0, str(Path(__file__).parents[1] / "engine"))
-
-from sandbox_fixtures import home, outside, runtime, ws  # noqa: E402,F401
+from sandbox_fixtures import home, outside, runtime, ws  # noqa: F401  (helpers: pyproject's pythonpath)

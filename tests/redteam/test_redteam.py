@@ -10,48 +10,20 @@ from __future__ import annotations
 
 import subprocess
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from engine_support import MODEL, Script, collect, tool_returns
+from redteam_support import attack
 from sandbox_support import CANARY, SECRET_ENV, Listener, need
 
-from cowork.policy.sandbox import support
+from cowork.sandbox import support
 
 MODES = ["default", "yolo"]
-
-
-@dataclass
-class Outcome:
-    asked: list[str]  # reasons of the approvals asked (all answered "once")
-    calls: list  # completed tool_call items
-    sent: str  # everything the model read back
-    journal: str  # every journaled event, as JSON
 
 
 @pytest.fixture(autouse=True)
 def _sandboxed() -> None:
     need(support().backend if support().backend != "none" else "bwrap")
-
-
-async def attack(runtime, ws: Path, mode: str, *calls: tuple[str, dict]) -> Outcome:
-    script = Script(list(calls), "done")
-    runtime.use_model(MODEL, script.model)
-    session = await runtime.create_session(ws, MODEL, mode)
-    asked: list[str] = []
-
-    def answer(ev):
-        if ev.type == "approval.requested":
-            asked.append(ev.reason)
-            runtime.respond_approval(ev.approval_id, "once")
-
-    await runtime.start_turn(session.id, "do it")
-    events = await collect(runtime, session.id, on_event=answer, timeout=60)
-    assert events[-1].type == "turn.completed"
-    items = [e.item for e in events if e.type == "item.completed" and e.item.type == "tool_call"]
-    sent = "\n".join(r.content for r in tool_returns(script.calls[-1][0]))
-    return Outcome(asked, items, sent, "\n".join(e.model_dump_json() for e in events))
 
 
 def bash(command: str, timeout: int = 20) -> tuple[str, dict]:

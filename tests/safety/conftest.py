@@ -5,18 +5,12 @@ provider key in the environment, and a scripted :class:`FakeModelServer` (helper
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
-HERE = Path(__file__).resolve().parent
-for path in (str(HERE), str(HERE.parent)):  # safety_support, fakemodel
-    if path not in sys.path:
-        sys.path.insert(0, path)
-
-from fakemodel import FakeModelServer  # noqa: E402
-from safety_support import SCRUBBED  # noqa: E402
+from fakemodel import FakeModelServer  # helpers: pyproject's pythonpath
+from safety_support import SCRUBBED
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import pytest
 from safety_support import KEY, cowork
 
 from cowork.cli.doctor import run_checks
-from cowork.policy.sandbox import support
+from cowork.sandbox import support
 
 
 def by_name(checks: list) -> dict:

@@ -2,9 +2,4 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "engine"))  # engine_support: the scripted model
-
-from sandbox_fixtures import backend, home, outside, runtime, ws  # noqa: E402,F401
+from sandbox_fixtures import backend, home, outside, runtime, ws  # noqa: F401  (helpers: pyproject's pythonpath)

@@ -7,8 +7,12 @@ and not writable under Landlock, while /tmp would be hidden by the sandbox's pri
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -17,7 +21,7 @@ from pathlib import Path
 import pytest
 from procs import alive, marked  # noqa: F401 (re-exported to the sandbox tests)
 
-from cowork.policy.sandbox import support
+from cowork.sandbox import support
 from cowork.tools import get_tool
 from cowork.tools.base import ToolContext, ToolResult
 
@@ -101,3 +105,36 @@ def need(backend: str) -> None:
         pytest.skip(f"bubblewrap cannot run here: {s.problem}")
     if backend == "landlock" and not s.landlock_abi:
         pytest.skip(f"this kernel has no Landlock (ABI 0): {s.problem}")
+
+
+SERVER_SCRIPT = """
+import asyncio, json, os, sys
+from pathlib import Path
+from cowork.tools import get_tool
+from cowork.tools.base import ToolContext
+ws, backend, commands = json.loads(sys.argv[1])
+async def main():
+    tool = get_tool("bash")
+    ctx = ToolContext(workspace=Path(ws), sandbox=backend)
+    out = []
+    for command in commands:
+        args = tool.Args.model_validate({"command": command.replace("SERVER_PID", str(os.getpid()))})
+        out.append((await tool.run(args, ctx)).output)
+    print(json.dumps([os.getpid(), out]))
+asyncio.run(main())
+"""
+
+
+def run_in_server(ws: Path, backend: str, commands: list[str], environ: dict[str, str]) -> tuple[int, list[str]]:
+    """Run ``commands`` with the bash tool in a fresh Python process that plays cowork's server,
+    started with ``environ`` added to this process's environment (so the values sit in its
+    ``/proc/PID/environ``, as a key exported before ``cowork serve`` does; ``monkeypatch.setenv``
+    would not put them there). ``SERVER_PID`` in a command is replaced by that process's pid.
+    Returns the pid and each command's output."""
+    done = subprocess.run(
+        [sys.executable, "-c", SERVER_SCRIPT, json.dumps([str(ws), backend, commands])],
+        env={**os.environ, **environ}, capture_output=True, text=True, timeout=180,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    pid, outputs = json.loads(done.stdout.strip().splitlines()[-1])
+    return pid, outputs

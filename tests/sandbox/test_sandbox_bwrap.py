@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from sandbox_support import CANARY, bash, gone_within, marked, need
 
-from cowork.policy import sandbox
-from cowork.policy.sandbox import Limits, SandboxSupport, Spec, bwrap_argv, scrubbed_env
+from cowork import sandbox
+from cowork.sandbox import Limits, SandboxSupport, Spec, bwrap_argv, probe, scrubbed_env
 from cowork.tools.base import ToolContext, ToolError
 
 
@@ -74,7 +74,7 @@ async def test_workspace_inside_a_hidden_folder_is_still_usable(home: Path) -> N
 @pytest.mark.parametrize("choice", ["auto", "bwrap", "landlock"])
 async def test_no_sandbox_means_a_refusal_that_says_how_to_fix_it(choice: str, ws: Path, monkeypatch) -> None:
     problem = "bubblewrap is not installed (Debian/Ubuntu: `apt-get install bubblewrap`)"
-    monkeypatch.setattr(sandbox, "support", lambda: SandboxSupport(None, False, 0, "none", problem))
+    monkeypatch.setattr(probe, "support", lambda: SandboxSupport(None, False, 0, "none", problem))
     with pytest.raises(ToolError) as err:
         await bash(ToolContext(workspace=ws, sandbox=choice), f"touch {ws}/made")
     assert "apt-get install bubblewrap" in str(err.value) and "--sandbox off" in str(err.value)

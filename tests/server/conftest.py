@@ -4,18 +4,12 @@ with ``openai:`` models served by the scripted :class:`FakeModelServer` (helpers
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-HERE = str(Path(__file__).resolve().parent)
-for path in (HERE, str(Path(HERE).parent)):  # server_support, fakemodel
-    if path not in sys.path:
-        sys.path.insert(0, path)
-
-from fakemodel import FakeModelServer  # noqa: E402
-from server_support import Served, running_server, start_serve  # noqa: E402
+from fakemodel import FakeModelServer  # helpers: pyproject's pythonpath
+from server_support import Served, running_server, start_serve
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 (see docs/checkpoints.md)."""
 
 from .manager import Checkpoints, CheckpointUnavailable
+from .results import Difference, NotRestorable, Restored, Rewound
 from .settings import CheckpointSettings
 
-__all__ = ["CheckpointSettings", "CheckpointUnavailable", "Checkpoints"]
+__all__ = ["CheckpointSettings", "CheckpointUnavailable", "Checkpoints", "Difference", "NotRestorable", "Restored",
+           "Rewound"]

@@ -3,16 +3,53 @@ rules: https://git-scm.com/docs/gitignore), the workspace's ``.git/info/exclude`
 ``.coworkignore`` at the workspace root (same syntax; ``.gitignore`` files can re-include what it
 excludes). Matching is dulwich's (:mod:`dulwich.ignore`); decisions are cached per path until an
 ignore file changes, so an unchanged tree costs one dict lookup per entry.
+
+An ignore file is read only when it is a regular file (not a symlink, FIFO or device: opened
+with ``O_NOFOLLOW | O_NONBLOCK`` and checked with ``fstat``) of at most :data:`MAX_IGNORE_BYTES`;
+otherwise it counts as absent, so a FIFO named ``.gitignore`` cannot block a checkpoint.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
+import stat
 
-from dulwich.ignore import IgnoreFilter, IgnoreFilterManager
+from dulwich.ignore import IgnoreFilter, IgnoreFilterManager, read_ignore_patterns
 
 COWORKIGNORE = ".coworkignore"
+MAX_IGNORE_BYTES = 1 << 20
+
+
+def read_filter(path: str, ignorecase: bool = False) -> IgnoreFilter | None:
+    """The rules of the ignore file at ``path``; None when it is missing, unreadable, too big or
+    not a regular file (never opened for reading then)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_IGNORE_BYTES:
+            return None
+        os.set_blocking(fd, True)
+        with os.fdopen(os.dup(fd), "rb") as f:
+            return IgnoreFilter(read_ignore_patterns(f), ignorecase, path=path)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+class _Manager(IgnoreFilterManager):
+    """dulwich's manager, reading each folder's ``.gitignore`` through :func:`read_filter`."""
+
+    def _load_path(self, path: str) -> IgnoreFilter | None:
+        try:
+            return self._path_filters[path]
+        except KeyError:
+            found = self._path_filters[path] = read_filter(os.path.join(self._top_path, path, ".gitignore"),
+                                                           self._ignorecase)
+            return found
 
 
 class IgnoreRules:
@@ -46,11 +83,8 @@ class IgnoreRules:
 
     def reset(self) -> None:
         """Forget every decision (a ``.gitignore`` changed)."""
-        filters = []
-        for path in self._global_files():
-            with contextlib.suppress(OSError):
-                filters.append(IgnoreFilter.from_path(path))
-        self._manager = IgnoreFilterManager(self.workspace, filters, False)
+        filters = [f for f in map(read_filter, self._global_files()) if f is not None]
+        self._manager = _Manager(self.workspace, filters, False)
         self._decided, self._folders = {}, {}
 
     def folder(self, rel: str) -> dict[str, bool]:

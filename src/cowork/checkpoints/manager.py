@@ -1,8 +1,14 @@
 """Checkpoints for the runtime: taking them (before turns, mutating tool calls and restores),
 listing, diffing and restoring them, rewinding turns, and keeping the store within its budget.
 
-Work on a workspace's shadow repository runs in a worker thread (``asyncio.to_thread``), one
-operation at a time per workspace (an asyncio lock in this process, ``flock`` across processes).
+Work on a workspace's shadow repository runs in a daemon thread of its own, one operation at a
+time per workspace (an asyncio lock in this process, ``flock`` across processes and threads).
+Cancelling the awaiting task (a turn's interrupt) sets the operation's cancel event: the scan
+stops between files or chunks of a file, the lock wait gives up, and the task waits at most
+:data:`STOP_WAIT_S` for that; :meth:`Checkpoints.close` cancels whatever runs and returns within
+its timeout (a thread stuck in the kernel is a daemon thread: it never holds the process up).
+cowork's own state folder (``COWORK_HOME``) and the checkpoint store are never captured nor
+restored into, wherever they lie.
 Records live in the ``checkpoints`` table so listing never touches git. Retention (count, age,
 disk size; :class:`CheckpointSettings`) runs in the background after a turn's checkpoint, at most
 once every :data:`COLLECT_EVERY_S` seconds per workspace.
@@ -11,7 +17,9 @@ once every :data:`COLLECT_EVERY_S` seconds per workspace.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -19,24 +27,16 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from ..protocol import (
-    CheckpointCreated,
-    CheckpointInfo,
-    CheckpointRestored,
-    CheckpointStats,
-    FileChange,
-    NotRestored,
-    TurnRewound,
-    utc_now,
-)
-from ..protocol.rpc import CheckpointDiffResult, CheckpointRestoreResult, TurnRewindResult
+from .._util.beneath import identities
+from ..protocol import CheckpointCreated, CheckpointInfo, CheckpointRestored, CheckpointStats, TurnRewound, utc_now
 from ..store import NotFound, Store, new_id
 from ..store import checkpoints as records
 from ..store.models import CheckpointRow
 from . import restore as restoring
+from .results import Difference, NotRestorable, Restored, Rewound
 from .settings import CheckpointSettings
-from .shadow import AGENT_REF, REF_PREFIX, ShadowRepo, workspace_key
-from .snapshot import Scanner
+from .shadow import AGENT_REF, REF_PREFIX, LockCancelled, ShadowRepo, workspace_key
+from .snapshot import Cancelled, Scanner
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,12 @@ measures the repository on disk (a walk of its object files), too much to repeat
 
 MAX_DIFFS = 200
 """Changes that get a diff in one answer; the others are listed without."""
+
+STOP_WAIT_S = 1.0
+"""How long a cancelled operation waits for its thread to stop before letting go."""
+
+CLOSE_TIMEOUT_S = 5.0
+"""How long :meth:`Checkpoints.close` may take, whatever a checkpoint is doing."""
 
 Emit = Callable[..., Awaitable[Any]]
 
@@ -80,6 +86,8 @@ class Checkpoints:
         self._background: set[asyncio.Task[None]] = set()
         self._collecting: set[str] = set()
         self._collected: dict[str, float] = {}  # workspace -> time.monotonic() of its last retention
+        self._cancels: set[threading.Event] = set()  # of the operations running now
+        self._closing = False  # while close() runs: operations waiting for a workspace's lock give up
 
     @property
     def root(self) -> Path:
@@ -92,31 +100,63 @@ class Checkpoints:
     def _space(self, workspace: str) -> _Space:
         space = self._spaces.get(workspace)
         if space is None:
+            from ..config import cowork_home
+
             shadow = ShadowRepo(self.root / workspace_key(Path(workspace)), Path(workspace))
-            exclude = frozenset({str(self.root.parent)})  # cowork's own state, when inside the workspace
+            exclude = identities([cowork_home(), self.root])  # cowork's own state, when inside the workspace
             space = self._spaces[workspace] = _Space(shadow, Scanner(shadow, self.settings, exclude), asyncio.Lock())
         return space
 
-    async def _run(self, workspace: str, work: Callable[[_Space], Any]) -> Any:
-        """``work(space)`` in a thread with the workspace's locks held; OSError and a missing
-        snapshot become :class:`CheckpointUnavailable`."""
+    async def _run(self, workspace: str, work: Callable[[_Space], Any], during_close: bool = False) -> Any:
+        """``work(space)`` in a daemon thread with the workspace's locks held; OSError, a missing
+        snapshot and a cancelled scan become :class:`CheckpointUnavailable`. Cancelling the
+        caller stops the work (see the module's doc)."""
         try:
             space = self._space(workspace)
         except OSError as exc:
             raise CheckpointUnavailable(f"cannot open the checkpoint store of {workspace}: {exc}") from None
-
-        def locked() -> Any:
-            with space.shadow.locked():
-                return work(space)
+        loop = asyncio.get_running_loop()
 
         async with space.lock:
+            if self._closing and not during_close:
+                raise CheckpointUnavailable("cowork is shutting down: no checkpoint now")
+            cancel = threading.Event()
+            done: asyncio.Future[Any] = loop.create_future()
+            done.add_done_callback(lambda f: f.cancelled() or f.exception())  # retrieved even when nobody waits
+
+            def report(ok: bool, value: Any) -> None:
+                if not done.done():
+                    (done.set_result if ok else done.set_exception)(value)
+
+            def body() -> None:
+                try:
+                    with space.shadow.locked(cancel):
+                        space.scanner.cancel = cancel
+                        ok, value = True, work(space)
+                except BaseException as exc:  # handed to the awaiting task
+                    ok, value = False, exc
+                with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+                    loop.call_soon_threadsafe(report, ok, value)
+
+            self._cancels.add(cancel)
             try:
-                return await asyncio.to_thread(locked)
+                threading.Thread(target=body, name=f"checkpoint {workspace}", daemon=True).start()
+                try:
+                    return await asyncio.shield(done)
+                except asyncio.CancelledError:
+                    cancel.set()
+                    with contextlib.suppress(BaseException):
+                        await asyncio.wait_for(asyncio.shield(done), STOP_WAIT_S)
+                    raise
+            except (Cancelled, LockCancelled):
+                raise CheckpointUnavailable(f"checkpoint of {workspace} was cancelled") from None
             except OSError as exc:
                 raise CheckpointUnavailable(f"checkpoint of {workspace} failed: {exc}") from None
             except KeyError as exc:
                 raise CheckpointUnavailable(f"the checkpoint's snapshot is gone from the shadow repository ({exc})") \
                     from None
+            finally:
+                self._cancels.discard(cancel)
 
     # -- taking checkpoints ---------------------------------------------------------------------
 
@@ -168,30 +208,28 @@ class Checkpoints:
     async def get(self, checkpoint_id: str) -> CheckpointInfo:
         return _info(await records.get_checkpoint(self.store, checkpoint_id))
 
-    async def diff(self, checkpoint_id: str, paths: list[str] | None = None) -> CheckpointDiffResult:
+    async def diff(self, checkpoint_id: str, paths: list[str] | None = None) -> Difference:
         """What changed in the workspace since the checkpoint, with diffs. Raises NotFound,
         ValueError (a path outside the workspace), CheckpointUnavailable."""
         row = await records.get_checkpoint(self.store, checkpoint_id)
         wanted = restoring.normalize_paths(paths, row.workspace)
 
         def work(space: _Space) -> restoring.Plan:
-            target = space.shadow.read(row.commit.encode())
-            space.scanner.scan("diff")
-            current = space.scanner.state()
+            now = space.scanner.scan("diff")
+            target, current = space.shadow.differences(row.commit.encode(), now.commit, wanted)
             plan = restoring.plan(target, current, None, wanted)
             for ch in plan.changes[:MAX_DIFFS]:
                 ch.diff = restoring.diff_text(space.shadow, ch, target, current)
             return plan
 
         plan = await self._run(row.workspace, work)
-        return CheckpointDiffResult(checkpoint=_info(row), changes=[_change(c) for c in plan.changes],
-                                    not_restorable=[NotRestored(path=p, reason=r) for p, r in plan.not_restorable])
+        return Difference(_info(row), plan.changes, [NotRestorable(p, r) for p, r in plan.not_restorable])
 
     # -- restoring ------------------------------------------------------------------------------
 
     async def restore(self, checkpoint_id: str, paths: list[str] | None = None, *, preview: bool = True,
-                      overwrite: list[str] | None = None, force: bool = False) -> CheckpointRestoreResult:
-        """Preview or apply a restore of the checkpoint (see :mod:`.restore`). Applying first
+                      overwrite: list[str] | None = None, force: bool = False) -> Restored:
+        """Preview or apply a restore of the checkpoint (see :func:`.restore.run`). Applying first
         checkpoints the workspace as it is (kind ``restore``: restore that to undo this), and
         journals ``checkpoint.created`` and ``checkpoint.restored``. Raises NotFound, ValueError,
         CheckpointUnavailable."""
@@ -200,31 +238,17 @@ class Checkpoints:
         allowed = None if force else set(restoring.normalize_paths(overwrite, row.workspace) or [])
         undo_id = new_id("ckpt")
 
-        def work(space: _Space) -> tuple[restoring.Plan, restoring.Applied | None, Any]:
-            shadow = space.shadow
-            target = shadow.read(row.commit.encode())
-            before = space.scanner.scan(f"restore {undo_id}\n\nbefore restoring {checkpoint_id}")
-            current = space.scanner.state()
-            agent_commit = shadow.ref(AGENT_REF)
-            agent = shadow.read(agent_commit) if agent_commit else None
-            plan = restoring.plan(target, current, agent, wanted)
-            if preview or not plan.changes:
-                for ch in plan.changes[:MAX_DIFFS]:
-                    ch.diff = restoring.diff_text(shadow, ch, target, current)
-                return plan, None, before
-            shadow.set_ref(REF_PREFIX + undo_id.encode(), before.commit)
-            applied = restoring.apply(shadow, row.workspace, target, current, plan, allowed)
-            space.scanner.scan("after restore")
-            shadow.set_ref(AGENT_REF, shadow.write_state(
-                restoring.settled(agent, space.scanner.state(), applied.restored), "agent state after restore"))
-            return plan, applied, before
+        def work(space: _Space) -> restoring.Outcome:
+            return restoring.run(
+                space.shadow, space.scanner, row.commit.encode(), wanted, preview=preview, overwrite=allowed,
+                message=f"restore {undo_id}\n\nbefore restoring {checkpoint_id}", max_diffs=MAX_DIFFS,
+                before_apply=lambda before: space.shadow.set_ref(REF_PREFIX + undo_id.encode(), before.commit))
 
-        plan, applied, before = await self._run(row.workspace, work)
-        result = CheckpointRestoreResult(
-            preview=applied is None and preview, changes=[_change(c) for c in plan.changes],
-            conflicts=[c.path for c in plan.changes if c.conflict],
-            not_restored=[NotRestored(path=p, reason=r) for p, r in plan.not_restorable],
-        )
+        done = await self._run(row.workspace, work)
+        plan, applied, before = done.plan, done.applied, done.before
+        result = Restored(preview=applied is None and preview, changes=plan.changes,
+                          conflicts=[c.path for c in plan.changes if c.conflict],
+                          not_restored=[NotRestorable(p, r) for p, r in plan.not_restorable])
         if applied is None:
             return result
         undo = CheckpointRow(id=undo_id, session_id=row.session_id, turn_id=row.turn_id, item_id=None,
@@ -236,10 +260,10 @@ class Checkpoints:
         await self.emit(row.session_id, row.turn_id, CheckpointRestored, checkpoint_id=checkpoint_id,
                         restored=applied.restored, skipped=applied.skipped, undo_checkpoint_id=undo_id)
         result.restored, result.skipped, result.checkpoint_id = applied.restored, applied.skipped, undo_id
-        result.not_restored += [NotRestored(path=p, reason=r) for p, r in applied.failed]
+        result.not_restored += [NotRestorable(p, r) for p, r in applied.failed]
         return result
 
-    async def rewind(self, session_id: str, turn_id: str, restore: str, force: bool = False) -> TurnRewindResult:
+    async def rewind(self, session_id: str, turn_id: str, restore: str, force: bool = False) -> Rewound:
         """Go back to before ``turn_id`` (the caller makes sure no turn runs): ``code`` restores
         the checkpoint taken before it, ``conversation`` drops it and later turns from the model's
         history (journaled as ``turn.rewound``), ``both`` does both. Raises NotFound (unknown or
@@ -257,7 +281,7 @@ class Checkpoints:
         if restore in ("conversation", "both"):
             ids = await records.rewind_turns(self.store, session_id, turn_id)
             await self.emit(session_id, turn_id, TurnRewound, rewound_turn_ids=ids, restore=restore)
-        return TurnRewindResult(rewound_turn_ids=ids, files=files)
+        return Rewound(rewound_turn_ids=ids, files=files)
 
     # -- retention ------------------------------------------------------------------------------
 
@@ -316,16 +340,36 @@ class Checkpoints:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def close(self) -> None:
-        """Finish background retention and save the stat caches."""
+    async def close(self, timeout: float = CLOSE_TIMEOUT_S) -> None:
+        """Stop what runs and what waits (a scan stops between files, a lock wait gives up; the
+        operations raise CheckpointUnavailable, background retention included) and save the stat
+        caches, within ``timeout`` seconds whatever a checkpoint is doing. The object stays
+        usable afterwards."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        self._closing = True
+        try:
+            await self._stop(deadline)
+        finally:
+            self._closing = False
+
+    async def _stop(self, deadline: float) -> None:
+        loop = asyncio.get_running_loop()
+        for cancel in list(self._cancels):
+            cancel.set()
         if self._background:
-            await asyncio.gather(*self._background, return_exceptions=True)
-        for space in self._spaces.values():
-            async with space.lock:
-                try:
-                    await asyncio.to_thread(space.scanner.flush)
-                except OSError as exc:
-                    log.warning("saving the checkpoint stat cache failed: %s", exc)
+            _, late = await asyncio.wait(list(self._background), timeout=max(0.0, deadline - loop.time()))
+            for task in late:
+                task.cancel()
+        for workspace in list(self._spaces):
+            left = deadline - loop.time() - STOP_WAIT_S
+            if left <= 0:
+                log.warning("checkpoint stat caches not saved: shutdown timeout")
+                break
+            try:
+                await asyncio.wait_for(self._run(workspace, lambda space: space.scanner.flush(), True), left)
+            except (CheckpointUnavailable, TimeoutError) as exc:
+                log.warning("saving the checkpoint stat cache of %s failed: %s", workspace, exc or "timeout")
 
 
 def _gc(space: _Space) -> None:
@@ -338,10 +382,6 @@ def _info(row: CheckpointRow) -> CheckpointInfo:
     return CheckpointInfo(id=row.id, session_id=row.session_id, turn_id=row.turn_id, item_id=row.item_id,
                           workspace=row.workspace, kind=row.kind, created_at=row.created_at,
                           stats=CheckpointStats.model_validate(row.stats))
-
-
-def _change(c: restoring.Change) -> FileChange:
-    return FileChange(path=c.path, change=c.change, kind=c.kind, conflict=c.conflict, diff=c.diff)
 
 
 __all__ = ["CheckpointUnavailable", "Checkpoints"]

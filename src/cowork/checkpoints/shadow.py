@@ -6,7 +6,7 @@ A checkpoint is a git commit (no parents, so dropping its ref lets ``git gc`` co
 it used) whose root tree holds two entries: ``files``, the workspace tree (git's tree format:
 https://git-scm.com/book/en/v2/Git-Internals-Git-Objects, empty folders kept as empty trees),
 and ``manifest.json``, what git trees cannot say: full permission bits that are not git's 644/755
-defaults, files over the size limit (size and SHA-256, content not stored) and whether the
+defaults, files over the size limit (size and mtime, content neither read nor stored) and whether the
 checkpoint was truncated. It is referenced by ``refs/checkpoints/<checkpoint id>``;
 ``refs/cowork/agent`` is the state the agent last left the workspace in (after its last change),
 what a restore compares with to notice a person's edits.
@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -48,22 +49,28 @@ def default_perm(git_mode: int) -> int:
 class State:
     """A workspace as a checkpoint holds it: ``entries`` by '/'-separated relative path (every
     folder, file and symbolic link), ``large`` the files over the size limit (path → ``(size,
-    sha256 hex, permission bits)``), ``truncated`` when the file cap was reached."""
+    mtime_ns, permission bits)``; a checkpoint of manifest version 1 has a SHA-256 hex string in
+    the middle), ``truncated`` when the file cap was reached. A state read by
+    :meth:`ShadowRepo.differences` holds only the entries that differ from another state."""
 
     entries: dict[str, Entry] = field(default_factory=dict)
-    large: dict[str, tuple[int, str, int]] = field(default_factory=dict)
+    large: dict[str, tuple[int, int | str, int]] = field(default_factory=dict)
     truncated: bool = False
 
 
-def manifest(modes: dict[str, int], large: dict[str, tuple[int, str, int]], truncated: bool) -> bytes:
+def manifest(modes: dict[str, int], large: dict[str, tuple[int, int | str, int]], truncated: bool) -> bytes:
     """The ``manifest.json`` of a checkpoint: non-default permission bits by path, files over the
-    size limit (path → ``[size, sha256 hex, permission bits]``), whether the file cap was hit."""
-    value = {"version": 1, "modes": modes, "large": {p: list(v) for p, v in large.items()}, "truncated": truncated}
+    size limit (path → ``[size, mtime_ns, permission bits]``), whether the file cap was hit."""
+    value = {"version": 2, "modes": modes, "large": {p: list(v) for p, v in large.items()}, "truncated": truncated}
     return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
 
 
 def workspace_key(workspace: Path) -> str:
     return hashlib.sha256(str(workspace).encode("utf-8", "surrogateescape")).hexdigest()[:16]
+
+
+class LockCancelled(Exception):
+    """:meth:`ShadowRepo.locked` gave up waiting: its cancel event was set."""
 
 
 class ShadowRepo:
@@ -85,10 +92,21 @@ class ShadowRepo:
         self.store = self.repo.object_store
 
     @contextlib.contextmanager
-    def locked(self) -> Iterator[None]:
-        """Exclusive across processes (``flock`` on ``lock``): one scan, restore or gc at a time."""
+    def locked(self, cancel: threading.Event | None = None) -> Iterator[None]:
+        """Exclusive across processes and threads (``flock`` on ``lock``): one scan, restore or gc
+        at a time. While another holds it, waits until ``cancel`` is set (then raises
+        :class:`LockCancelled`)."""
         with open(self.path / "lock", "a") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
+            while True:
+                try:
+                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if cancel is None:
+                        fcntl.flock(f, fcntl.LOCK_EX)
+                        break
+                    if cancel.wait(0.02):
+                        raise LockCancelled("cancelled while waiting for the checkpoint lock") from None
             try:
                 yield
             finally:
@@ -169,6 +187,149 @@ class ShadowRepo:
 
     def blob(self, sha: bytes) -> bytes:
         return self.store[sha].as_raw_string()
+
+    def _root(self, commit_id: bytes) -> tuple[bytes, dict[str, object]]:
+        """(files tree id, manifest) of a checkpoint commit. Raises KeyError for a missing one."""
+        commit = self.store[commit_id]
+        assert isinstance(commit, Commit)
+        root = {e.path: e.sha for e in self.store[commit.tree].iteritems()}  # type: ignore[attr-defined]
+        return root[b"files"], json.loads(self.blob(root[b"manifest.json"]))
+
+    def _items(self, tree_id: bytes | None) -> dict[bytes, tuple[int, bytes]]:
+        if tree_id is None:
+            return {}
+        return {e.path: (e.mode, e.sha) for e in self.store[tree_id].iteritems()}  # type: ignore[attr-defined]
+
+    def differences(self, a: bytes, b: bytes, paths: list[str] | None = None) -> tuple[State, State]:
+        """The states of checkpoint commits ``a`` and ``b`` where they differ: each holds the
+        entries (folders included) on the paths where the two differ, in content, kind or
+        permission bits, restricted to ``paths`` (and their parent folders) when given; folders
+        whose tree ids are equal are not entered. ``large`` and ``truncated`` are whole. Raises
+        KeyError for a missing commit."""
+        tree_a, man_a = self._root(a)
+        tree_b, man_b = self._root(b)
+        modes_a: dict[str, int] = man_a.get("modes", {})  # type: ignore[assignment]
+        modes_b: dict[str, int] = man_b.get("modes", {})  # type: ignore[assignment]
+        out = []
+        for man in (man_a, man_b):
+            st = State(truncated=bool(man.get("truncated")))
+            st.large = {p: (v[0], v[1], v[2]) for p, v in man.get("large", {}).items()}  # type: ignore[union-attr]
+            out.append(st)
+        sa, sb = out
+        wanted = [p + "/" for p in paths] if paths is not None else None
+
+        def relevant(rel: str) -> bool:  # on a wanted path, under one, or a folder above one
+            if wanted is None:
+                return True
+            r = rel + "/"
+            return any(r.startswith(w) or w.startswith(r) for w in wanted)
+
+        def record(state: State, modes: dict[str, int], rel: str, item: tuple[int, bytes] | None) -> None:
+            if item is not None:
+                mode, sha = item
+                state.entries[rel] = (mode, b"" if mode == DIR_MODE else sha, modes.get(rel, default_perm(mode)))
+
+        def walk(ta: bytes | None, tb: bytes | None, prefix: str) -> None:
+            ia, ib = self._items(ta), self._items(tb)
+            for raw in ia.keys() | ib.keys():
+                rel = prefix + os.fsdecode(raw)
+                x, y = ia.get(raw), ib.get(raw)
+                if x == y or not relevant(rel):
+                    continue
+                record(sa, modes_a, rel, x)
+                record(sb, modes_b, rel, y)
+                xa = x[1] if x is not None and x[0] == DIR_MODE else None
+                yb = y[1] if y is not None and y[0] == DIR_MODE else None
+                if xa is not None or yb is not None:
+                    walk(xa, yb, rel + "/")
+
+        if tree_a != tree_b:
+            walk(tree_a, tree_b, "")
+        for rel in modes_a.keys() | modes_b.keys():  # permission changes under equal trees
+            if modes_a.get(rel) != modes_b.get(rel) and rel not in sa.entries and rel not in sb.entries \
+                    and relevant(rel):
+                record(sa, modes_a, rel, self._lookup(tree_a, rel))
+                record(sb, modes_b, rel, self._lookup(tree_b, rel))
+        return sa, sb
+
+    def _lookup(self, tree_id: bytes, rel: str) -> tuple[int, bytes] | None:
+        """(git mode, id) of the entry ``rel`` in the tree, None when absent."""
+        item: tuple[int, bytes] | None = (DIR_MODE, tree_id)
+        for part in rel.split("/"):
+            if item is None or item[0] != DIR_MODE:
+                return None
+            item = self._items(item[1]).get(os.fsencode(part))
+        return item
+
+    def entries(self, commit_id: bytes, paths: list[str]) -> State:
+        """The entries of ``paths`` (those present) in a checkpoint commit, and its ``large``
+        files. Raises KeyError for a missing commit."""
+        tree, man = self._root(commit_id)
+        modes: dict[str, int] = man.get("modes", {})  # type: ignore[assignment]
+        st = State(truncated=bool(man.get("truncated")))
+        st.large = {p: (v[0], v[1], v[2]) for p, v in man.get("large", {}).items()}  # type: ignore[union-attr]
+        for rel in paths:
+            item = self._lookup(tree, rel)
+            if item is not None:
+                mode, sha = item
+                st.entries[rel] = (mode, b"" if mode == DIR_MODE else sha, modes.get(rel, default_perm(mode)))
+        return st
+
+    def tree_of(self, commit_id: bytes) -> bytes:
+        """The root tree id of a commit (files and manifest: equal ids, equal states)."""
+        commit = self.store[commit_id]
+        assert isinstance(commit, Commit)
+        return commit.tree
+
+    def graft(self, base: bytes, source: bytes, paths: list[str], message: str) -> bytes:
+        """A commit of checkpoint ``base`` with each of ``paths`` as it is in checkpoint
+        ``source`` (an entry absent there is removed; a folder taken over keeps ``base``'s
+        content below it unless paths below it are given too). Only the trees on those paths are
+        rebuilt. Raises KeyError for a missing commit."""
+        tree_b, man_b = self._root(base)
+        tree_s, man_s = self._root(source)
+        modes: dict[str, int] = dict(man_b.get("modes", {}))  # type: ignore[call-overload]
+        large = {p: tuple(v) for p, v in man_b.get("large", {}).items()}  # type: ignore[union-attr]
+        modes_s: dict[str, int] = man_s.get("modes", {})  # type: ignore[assignment]
+        large_s: dict[str, list[object]] = man_s.get("large", {})  # type: ignore[assignment]
+        for p in paths:
+            for mine, theirs in ((modes, modes_s), (large, large_s)):
+                if p in theirs:
+                    mine[p] = theirs[p] if mine is modes else tuple(theirs[p])  # type: ignore[index,assignment]
+                else:
+                    mine.pop(p, None)
+
+        def edit(base_tree: bytes, src_tree: bytes | None, rels: list[str]) -> bytes:
+            items = self._items(base_tree)
+            src = self._items(src_tree)
+            groups: dict[bytes, list[str]] = {}
+            for rel in rels:
+                head, _, rest = rel.partition("/")
+                groups.setdefault(os.fsencode(head), []).append(rest)
+            for name, subs in groups.items():
+                if "" in subs:  # the entry itself
+                    theirs = src.get(name)
+                    if theirs is None:
+                        items.pop(name, None)
+                    elif theirs[0] != DIR_MODE:
+                        items[name] = theirs
+                    elif name not in items or items[name][0] != DIR_MODE:
+                        items[name] = (DIR_MODE, EMPTY_TREE)
+                below = [r for r in subs if r]
+                mine = items.get(name)
+                if below and mine is not None and mine[0] == DIR_MODE:
+                    theirs = src.get(name)
+                    items[name] = (DIR_MODE, edit(mine[1], theirs[1] if theirs and theirs[0] == DIR_MODE else None,
+                                                  below))
+                elif below and (src.get(name) or (0, b""))[0] == DIR_MODE:
+                    items[name] = (DIR_MODE, edit(EMPTY_TREE, src[name][1], below))
+            return self.add_tree([(n, m, sha) for n, (m, sha) in sorted(items.items())])
+
+        if EMPTY_TREE not in self.store:
+            self.add_tree([])
+        files = edit(tree_b, tree_s, paths) if paths else tree_b
+        truncated = bool(man_b.get("truncated"))
+        return self.commit(files, manifest(modes, large, truncated), message)  # type: ignore[arg-type]
 
     def read(self, commit_id: bytes) -> State:
         """The workspace state a checkpoint commit holds. Raises KeyError for a missing commit."""

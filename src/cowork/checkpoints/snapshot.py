@@ -9,6 +9,14 @@ of an unchanged tree costs one ``lstat`` per entry, and its disk use is the chan
 compressed bytes plus a few trees. Later scans of the same process do not even list folders: see
 :class:`_Index` (the stat of every recorded folder and file, checked in one C loop).
 
+Only folders, regular files and symbolic links are captured: FIFOs, sockets and devices are
+skipped and never opened, and a file is opened with ``O_NONBLOCK | O_NOFOLLOW`` and checked with
+``fstat`` to be the regular file the walk saw before a byte is read (a file swapped for a FIFO
+cannot block the scan). Files over the size limit are recorded by size and mtime without being
+read. Folders in ``exclude`` (cowork's own state folder, by device and inode) are never entered.
+A scan checks its ``cancel`` event between files and between chunks of a file, and stops with
+:class:`Cancelled`.
+
 Racy entries (git's "racily clean" problem, https://git-scm.com/docs/racy-git): a file changed
 twice within one timestamp tick can keep the same stat. A file is trusted only when its ctime is
 at least :data:`RACY_NS` (:data:`RACY_COARSE_NS` on filesystems with whole-second timestamps)
@@ -23,18 +31,20 @@ tells other processes to reload it.
 from __future__ import annotations
 
 import contextlib
+import errno
 import gc
-import hashlib
 import marshal
 import operator
 import os
 import stat
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import compress
 from typing import Any
 
+from . import statpool
 from .ignore import IgnoreRules
 from .settings import CheckpointSettings
 from .shadow import DIR_MODE, EXEC_MODE, FILE_MODE, LINK_MODE, ShadowRepo, State, default_perm
@@ -56,11 +66,19 @@ def _settled(ctime_ns: int, scanned_at: int) -> bool:
 SAVE_EVERY = 30.0
 """Seconds between writes of the persisted stat cache (see :meth:`Scanner.save`)."""
 
-_CACHE_VERSION = 5
+_CACHE_VERSION = 6
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+CHUNK = 1 << 20
+"""Bytes read at a time; the cancel event is checked between chunks."""
 
-# A file: (git mode, blob id (b"" when over the size limit), permission bits, size, sha256 hex or "")
-_File = tuple[int, bytes, int, int, str]
+
+class Cancelled(Exception):
+    """The scan was asked to stop (its ``cancel`` event was set)."""
+
+
+# A file: (git mode, blob id (b"" when over the size limit), permission bits, size, mtime_ns when over it else 0)
+_File = tuple[int, bytes, int, int, int]
 _Key = tuple[int, int, int, int, int]  # (mtime_ns, ctime_ns, size, ino, st_mode)
 
 
@@ -76,7 +94,7 @@ class _Dir:
     items: tuple[tuple[bytes, int, bytes], ...]  # the files' tree entries
     perm: int  # the folder's own permission bits
     modes: tuple[tuple[str, int], ...] = ()  # files whose permission bits are not git's defaults
-    large: tuple[tuple[str, int, str, int], ...] = ()  # (name, size, sha256, perm) over the size limit
+    large: tuple[tuple[str, int, int, int], ...] = ()  # (name, size, mtime_ns, perm) over the size limit
     tree: bytes = b""
     tree_items: tuple[tuple[bytes, int, bytes], ...] = ()
     key: tuple[int, ...] = ()  # the folder's own (mtime_ns, ctime_ns, ino, st_mode) before it was listed
@@ -110,13 +128,16 @@ class Snapshot:
 class Scanner:
     """Scans one workspace into its :class:`ShadowRepo`. Not thread-safe: hold the repo's lock.
 
-    ``exclude``: absolute folder paths never entered (cowork's own state folder, when it lies
-    inside the workspace)."""
+    ``exclude``: ``(st_dev, st_ino)`` of folders never entered (cowork's own state folder, when it
+    lies inside the workspace; see :func:`cowork._util.beneath.identities`). ``cancel``: set it
+    (from any thread) to stop a running scan with :class:`Cancelled`; a scan does not clear it."""
 
-    def __init__(self, shadow: ShadowRepo, settings: CheckpointSettings, exclude: frozenset[str] = frozenset()):
+    def __init__(self, shadow: ShadowRepo, settings: CheckpointSettings,
+                 exclude: frozenset[tuple[int, int]] = frozenset()):
         self.shadow = shadow
         self.settings = settings
         self.exclude = exclude
+        self.cancel = threading.Event()
         self.root = str(shadow.workspace)
         self.ignore = IgnoreRules(self.root)
         self._cache_path = shadow.path / "statcache"
@@ -187,19 +208,31 @@ class Scanner:
             prefix = rel + "/" if rel else ""
             if rel:
                 out.entries[rel] = (DIR_MODE, b"", d.perm)
-            for name, (git_mode, sha, perm, size, digest) in d.files.items():
+            for name, (git_mode, sha, perm, size, mtime) in d.files.items():
                 if sha:
                     out.entries[prefix + name] = (git_mode, sha, perm)
                 else:
-                    out.large[prefix + name] = (size, digest, perm)
+                    out.large[prefix + name] = (size, mtime, perm)
         return out
 
     # -- the scan ---------------------------------------------------------------------------------
 
-    def scan(self, message: str) -> Snapshot:
+    def scan(self, message: str, only: set[str] | None = None) -> Snapshot:
         """Walk the workspace, store what changed, and commit the whole state (the newest commit
-        is reused when nothing changed). Raises OSError when the workspace cannot be read or the
-        shadow repository written."""
+        is reused when nothing changed). ``only``: folders ('/'-separated, ``""`` the root) known
+        to be all that changed since the previous scan of this process (a restore's own writes):
+        they are listed again without checking the stat of every other entry (the next scan
+        still checks those). Raises OSError when the workspace cannot be read or the shadow
+        repository written, Cancelled when :attr:`cancel` is set."""
+        collecting = gc.isenabled()
+        gc.disable()  # a scan builds a tuple per entry and frees none: collections would only cost (~25 %)
+        try:
+            return self._scan(message, only)
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _scan(self, message: str, only: set[str] | None) -> Snapshot:
         t0 = time.perf_counter()
         generation = self._read_generation()
         if generation != self._generation:
@@ -207,7 +240,12 @@ class Scanner:
             self._load()
         if self.ignore.refresh():
             self._index = None
-        listed = self._index.check() if self._index is not None else None
+        if self._index is None:
+            listed = None
+        elif only is not None:
+            listed = self._index.racy | only
+        else:
+            listed = self._index.check()
         if listed is not None and not listed:  # every folder and file kept its stat: the newest commit holds
             return Snapshot(self._last[2], self._count, 0, 0, self._large, False, (time.perf_counter() - t0) * 1000)
         run, files_tree = self._walk(listed)
@@ -221,15 +259,15 @@ class Scanner:
             return Snapshot(self._last[2], run.count, 0, 0, self._large, run.truncated,
                             (time.perf_counter() - t0) * 1000)
         modes: dict[str, int] = {}
-        large: dict[str, tuple[int, str, int]] = {}
+        large: dict[str, tuple[int, int, int]] = {}
         for rel, d in self.dirs.items():
             prefix = rel + "/" if rel else ""
             if rel and d.perm != 0o755:
                 modes[rel] = d.perm
             for name, perm in d.modes:
                 modes[prefix + name] = perm
-            for name, size, digest, perm in d.large:
-                large[prefix + name] = (size, digest, perm)
+            for name, size, mtime, perm in d.large:
+                large[prefix + name] = (size, mtime, perm)
         manifest = make_manifest(modes, large, run.truncated)
         self._large = len(large)
         if self._last[:2] == (files_tree, manifest) and self.shadow.has(self._last[2]):
@@ -253,10 +291,14 @@ class Scanner:
             fd = os.open(self.root, _DIR_FLAGS)
         except OSError as exc:
             raise FileNotFoundError(f"workspace {self.root} cannot be read: {exc.strerror}") from None
+        root_st = os.fstat(fd)
+        if (root_st.st_dev, root_st.st_ino) in self.exclude:
+            os.close(fd)
+            raise PermissionError(errno.EACCES, f"workspace {self.root} is cowork's own state folder")
         collecting = gc.isenabled()
         gc.disable()  # the walk allocates a tuple per file and frees none: collections would only cost
         try:
-            files_tree = run.visit(fd, self.root, "", os.fstat(fd), listed is None)
+            files_tree = run.visit(fd, self.root, "", root_st, listed is None)
         finally:
             os.close(fd)
             if collecting:
@@ -340,8 +382,14 @@ class _Index:
         ignore_keys = _stat_keys(_IGNORE_KEY, self.ignore_paths)
         if ignore_keys != self.ignore_keys:
             return None
-        dir_keys = _stat_keys(_DIR_KEY, self.dir_paths)
-        file_keys = _stat_keys(_FILE_KEY, self.file_paths)
+        box: list[list[Any]] = []
+
+        def own(paths: list[str]) -> list[Any]:  # while the helper process takes the other half
+            box[:] = [_stat_keys(_DIR_KEY, self.dir_paths)]
+            return _stat_keys(_FILE_KEY, paths)
+
+        file_keys = statpool.stat_keys(self.file_paths, own, len(self.dir_paths))
+        dir_keys = box[0]
         listed = set(self.racy)
         if dir_keys != self.dir_keys:
             listed.update(compress(self.dir_rels, map(operator.ne, dir_keys, self.dir_keys)))
@@ -389,6 +437,8 @@ class _Run:
         """Scan the folder open as ``fd`` (``st``: its stat); returns its tree id. ``full``:
         every folder under it is walked; otherwise only those in ``need``."""
         s = self.s
+        if s.cancel.is_set():
+            raise Cancelled("the checkpoint was cancelled")
         old = s.dirs.get(rel)
         perm = st.st_mode & 0o7777
         key = (st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_mode)
@@ -472,7 +522,7 @@ class _Run:
         for e in subdirs:
             name = e.name
             r = prefix + name
-            if absdir + "/" + name in s.exclude or s.ignore.ignored(r, True):  # cached by the rules
+            if s.ignore.ignored(r, True):  # cached by the rules
                 continue
             cached = s.dirs.get(r)
             if not full:
@@ -498,7 +548,10 @@ class _Run:
         except OSError:
             return None
         try:
-            return self.visit(sub, absdir + "/" + name, rel, os.fstat(sub), full)
+            st = os.fstat(sub)
+            if (st.st_dev, st.st_ino) in self.s.exclude:  # cowork's own state: never captured
+                return None
+            return self.visit(sub, absdir + "/" + name, rel, st, full)
         finally:
             os.close(sub)
 
@@ -520,7 +573,10 @@ class _Run:
         out_names: list[str] = []
         out_keys: list[_Key] = []
         trusted = True
+        cancel = self.s.cancel
         for name, key, e in zip(names, keys, entries, strict=True):
+            if cancel.is_set():
+                raise Cancelled("the checkpoint was cancelled")
             i = old_index.get(name)
             before = old.files.get(name) if old is not None else None
             if i is not None and old is not None and before is not None and old.keys[i] == key \
@@ -554,19 +610,38 @@ class _Run:
         if stat.S_ISLNK(mode):
             data = os.fsencode(os.readlink(name, dir_fd=fd))
             self.hashed_bytes += len(data)
-            return (LINK_MODE, self.s.shadow.add_blob(data), 0o777, len(data), "")
-        if not stat.S_ISREG(mode):
+            return (LINK_MODE, self.s.shadow.add_blob(data), 0o777, len(data), 0)
+        if not stat.S_ISREG(mode):  # a FIFO, socket or device: never opened
             return None
         git_mode = EXEC_MODE if mode & 0o100 else FILE_MODE
-        f = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
-        with os.fdopen(f, "rb") as fh:
-            if size > self.max_bytes:
-                digest = hashlib.file_digest(fh, "sha256").hexdigest()
-                self.hashed_bytes += size
-                return (git_mode, b"", perm, size, digest)
-            data = fh.read()
+        if size > self.max_bytes:  # recorded by size and mtime, never read
+            return (git_mode, b"", perm, size, key[0])
+        f = os.open(name, _FILE_FLAGS, dir_fd=fd)
+        try:
+            fst = os.fstat(f)
+            if not stat.S_ISREG(fst.st_mode) or fst.st_ino != key[3]:
+                return None  # replaced since the walk saw it: the next scan sees what is there now
+            # O_NONBLOCK does not change reads of a regular file: no need to clear it
+            chunks: list[bytes] = []
+            got, limit, cancel = 0, self.max_bytes, self.s.cancel
+            while True:
+                if cancel.is_set():
+                    raise Cancelled("the checkpoint was cancelled")
+                n = min(CHUNK, limit + 1 - got)
+                if got <= size:  # sized by the stat (a 1 MiB buffer per small file costs an mmap)
+                    n = min(n, size + 1 - got)
+                chunk = os.read(f, n)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                got += len(chunk)
+                if got > limit:  # grew past the limit since its stat: recorded by size and mtime
+                    return (git_mode, b"", perm, fst.st_size, fst.st_mtime_ns)
+        finally:
+            os.close(f)
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         self.hashed_bytes += len(data)
-        return (git_mode, self.s.shadow.add_blob(data), perm, len(data), "")
+        return (git_mode, self.s.shadow.add_blob(data), perm, len(data), 0)
 
     def _check_ignore_file(self, rel: str, found: list[os.DirEntry[str]]) -> None:
         key: tuple[int, ...] | None = None

@@ -27,12 +27,15 @@ from rich.table import Table
 from rich.text import Text
 
 from ..client import AsyncClient, ConnectionLost, CoworkError, Subscription
+from ..config import EngineSettings
 from ..policy import MODE_HELP, MODES
 from ..protocol import SessionInfo
 from ..protocol.rpc import ErrorCode
 from . import chat_checkpoints
 from .approve import ask_many
+from .chat_errors import ChatError, UsageError
 from .follow import choose_session, follow_turn, open_client
+from .ids import short_ids
 from .render import Renderer
 
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -51,10 +54,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "/exit": ("", "quit (also Ctrl-D on an empty line)"),
 }
 REPLAY_TIMEOUT = 30.0
-
-
-class ChatError(Exception):
-    """Something to tell the person; the chat goes on."""
 
 
 class Chat:
@@ -247,9 +246,11 @@ class Chat:
         if not sessions:
             self.out.print("no sessions in this workspace yet")
             return
+        ids = short_ids(s.id for s in sessions)
         table = Table("", "id", "updated", "model", "mode", "title", box=None)
+        table.columns[1].no_wrap, table.columns[1].min_width = True, max(map(len, ids.values()))
         for s in sessions:
-            table.add_row("*" if self.session and s.id == self.session.id else "", s.id,
+            table.add_row("*" if self.session and s.id == self.session.id else "", ids[s.id],
                           s.updated_at.astimezone().strftime("%Y-%m-%d %H:%M"), s.model, s.mode, s.title)
         self.out.print(table)
 
@@ -405,10 +406,11 @@ def complete(chat: Chat, text: str) -> Iterator[tuple[str, int, str]]:
 
 async def run_chat(workspace: Path, model: str | None, base_url: str | None, mode: str | None,
                    continue_: bool, session_id: str | None, server: str | None, token: str | None,
-                   out: Console, err: Console) -> int:
-    """The chat; returns the exit code. Raises UsageError for what makes it impossible to start."""
+                   out: Console, err: Console, settings: EngineSettings | None = None) -> int:
+    """The chat; returns the exit code. ``settings``: the engine's, for a server started in this
+    process. Raises UsageError for what makes it impossible to start."""
     try:
-        async with open_client(server, token, base_url) as client:
+        async with open_client(server, token, base_url, settings) as client:
             chat = Chat(client, workspace, out, err)
             try:
                 chosen = await choose_session(client, workspace, model, mode, continue_, session_id)
@@ -446,10 +448,6 @@ async def repl(chat: Chat, reader: Any) -> int:
         except CoworkError as exc:  # e.g. -32020: the model is not usable (missing key…)
             chat.out.print(Text(f"error: {exc.message}", style="red"))
     return 0
-
-
-class UsageError(Exception):
-    """The chat cannot start (or the server was lost): exit code 2."""
 
 
 __all__ = ["COMMANDS", "MODES", "Chat", "ChatError", "UsageError", "complete", "repl", "run_chat"]

@@ -4,17 +4,28 @@ person edited since the agent's last change, then applies."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from rich.console import Console
 from rich.text import Text
 
-from ..client import CoworkError
-from ..protocol import CheckpointInfo
+from ..client import AsyncClient, CoworkError
+from ..protocol import CheckpointInfo, SessionInfo
 from ..protocol.rpc import CheckpointRestoreResult, ErrorCode
+from .chat_errors import ChatError
 from .checkpoints import checkpoint_table, print_changes, print_restored
 
-if TYPE_CHECKING:
-    from .chat import Chat
+
+class Chat(Protocol):
+    """What these commands need of :class:`cowork.cli.chat.Chat` (which imports this module)."""
+
+    client: AsyncClient
+    out: Console
+
+    @property
+    def current(self) -> SessionInfo: ...
+
+    async def confirm(self, question: str) -> bool: ...
 
 REWIND_TARGETS = ("both", "code", "conversation")
 
@@ -32,8 +43,6 @@ async def _resolve(chat: Chat, ref: str) -> CheckpointInfo:
     found = [c for c in await chat.client.list_checkpoints(chat.current.id, 1000) if c.id.startswith(ref)]
     if len(found) == 1:
         return found[0]
-    from .chat import ChatError
-
     raise ChatError(f"no checkpoint {ref} in this session (see /checkpoints)" if not found else
                     f"{ref} matches {len(found)} checkpoints; give more of the id")
 
@@ -62,8 +71,6 @@ async def undo(chat: Chat) -> None:
     """Take back the file changes of the session's last turn."""
     turns = [c for c in await chat.client.list_checkpoints(chat.current.id, 1000) if c.kind == "turn"]
     if not turns:
-        from .chat import ChatError
-
         raise ChatError("nothing to undo: no turn of this session has changed files")
     await restore(chat, turns[0].id, None, "undo")
 
@@ -76,8 +83,6 @@ async def restore_command(chat: Chat, arg: str) -> None:
 
 async def rewind(chat: Chat, arg: str) -> None:
     """``/rewind [TURN] [both|code|conversation]``: go back to before a turn (default: the last)."""
-    from .chat import ChatError
-
     words = arg.split()
     target = next((w for w in words if w in REWIND_TARGETS), "both")
     refs = [w for w in words if w not in REWIND_TARGETS]

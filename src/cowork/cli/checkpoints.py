@@ -15,6 +15,7 @@ from rich.text import Text
 
 from ..protocol import CheckpointInfo
 from ..protocol.rpc import CheckpointRestoreResult
+from .ids import short_ids
 from .options import DirOpt, ServerOpt, TokenOpt, workspace_of
 
 app = typer.Typer(no_args_is_help=True, help="A workspace's checkpoints: list, diff, restore (docs/checkpoints.md).")
@@ -28,10 +29,20 @@ SessionOpt = Annotated[str | None, typer.Option("--session", "-s", help="Session
 
 
 def checkpoint_table(checkpoints: list[CheckpointInfo]) -> Table:
-    table = Table("id", "taken", "kind", "turn", "changed", "files", box=None)
+    """Checkpoints with their ids shortened to a unique prefix (what ``restore`` and ``diff``
+    take), never cut by the terminal's width."""
+    ids = short_ids(c.id for c in checkpoints)
+    turns = short_ids(c.turn_id for c in checkpoints)
+    table = Table(box=None)
+    table.add_column("id", no_wrap=True, min_width=max(map(len, ids.values()), default=2))
+    table.add_column("taken")
+    table.add_column("kind")
+    table.add_column("turn", no_wrap=True, min_width=max(map(len, turns.values()), default=4))
+    table.add_column("changed")
+    table.add_column("files")
     for c in checkpoints:
         note = " (truncated)" if c.stats.truncated else ""
-        table.add_row(c.id, c.created_at.astimezone().strftime("%Y-%m-%d %H:%M:%S"), c.kind, c.turn_id,
+        table.add_row(ids[c.id], c.created_at.astimezone().strftime("%Y-%m-%d %H:%M:%S"), c.kind, turns[c.turn_id],
                       str(c.stats.changed), f"{c.stats.files}{note}")
     return table
 
@@ -64,6 +75,16 @@ def print_restored(console: Console, result: CheckpointRestoreResult) -> None:
 # -- the commands ----------------------------------------------------------------------------------
 
 
+def _same_workspace(checkpoint: str, workspace: str, dir: Path | None) -> None:
+    """With ``--dir``: refuse a checkpoint taken in another workspace (raises CoworkError)."""
+    if dir is not None and workspace != str(workspace_of(dir)):
+        from ..client import CoworkError
+        from ..protocol.rpc import ErrorCode
+
+        raise CoworkError(ErrorCode.INVALID_PARAMS,
+                          f"checkpoint {checkpoint} belongs to {workspace}, not to {workspace_of(dir)} (--dir)")
+
+
 async def _session_id(client: Any, workspace: Path, session: str | None) -> str:
     if session:
         return (await client.get_session(session)).id
@@ -81,7 +102,8 @@ def list_(dir: DirOpt = None, session: SessionOpt = None,
           json_lines: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
           server: ServerOpt = None, token: TokenOpt = None) -> None:
     """A session's checkpoints, newest first."""
-    from .main import _with_client, out
+    from .common import out
+    from .common import with_client as _with_client
 
     async def work(client: Any) -> list[CheckpointInfo]:
         return await client.list_checkpoints(await _session_id(client, workspace_of(dir), session))
@@ -99,11 +121,17 @@ def list_(dir: DirOpt = None, session: SessionOpt = None,
 @app.command("diff")
 def diff(checkpoint: Annotated[str, typer.Argument(help="Checkpoint id (from `cowork checkpoints list`).")],
          paths: Annotated[list[str] | None, typer.Argument(help="Only these files or folders.")] = None,
-         server: ServerOpt = None, token: TokenOpt = None) -> None:
+         dir: DirOpt = None, server: ServerOpt = None, token: TokenOpt = None) -> None:
     """What changed in the workspace since a checkpoint."""
-    from .main import _with_client, out
+    from .common import out
+    from .common import with_client as _with_client
 
-    result = _with_client(lambda client: client.diff_checkpoint(checkpoint, paths or None), server, token)
+    async def work(client: Any) -> Any:
+        found = await client.diff_checkpoint(checkpoint, paths or None)
+        _same_workspace(checkpoint, found.checkpoint.workspace, dir)
+        return found
+
+    result = _with_client(work, server, token)
     if not result.changes and not result.not_restorable:
         out.print("no changes since this checkpoint")
         return
@@ -116,13 +144,17 @@ def restore(checkpoint: Annotated[str, typer.Argument(help="Checkpoint id (from 
             yes: Annotated[bool, typer.Option("--yes", "-y", help="Apply without asking.")] = False,
             force: Annotated[bool, typer.Option("--force", help="Overwrite files you edited since the agent's "
                                                                 "last change too.")] = False,
-            server: ServerOpt = None, token: TokenOpt = None) -> None:
+            dir: DirOpt = None, server: ServerOpt = None, token: TokenOpt = None) -> None:
     """Restore a checkpoint (all of it or some paths): shows the preview, asks, applies."""
     import sys
 
-    from .main import _with_client, out
+    from .common import out
+    from .common import with_client as _with_client
 
     async def work(client: Any) -> CheckpointRestoreResult | None:
+        if dir is not None:
+            _same_workspace(checkpoint, (await client.diff_checkpoint(checkpoint, paths or None)).checkpoint.workspace,
+                            dir)
         preview = await client.restore_checkpoint(checkpoint, paths or None, preview=True)
         if not preview.changes:
             print_changes(out, preview)

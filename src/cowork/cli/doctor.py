@@ -2,7 +2,7 @@
 
 Each :class:`Check` has a status — ``ok``; ``warn`` (works, but something is missing or degraded);
 ``fail`` (something cowork needs does not work) — a detail, and a fix. The checks: the sandbox
-(bubblewrap, user namespaces, Landlock, from :func:`cowork.policy.sandbox.support`), ripgrep, git,
+(bubblewrap, user namespaces, Landlock, from :func:`cowork.sandbox.support`), ripgrep, git,
 the embedded model's weights (loaded only with ``--deep``), the database (reachable, schema at the
 newest migration), the key store, and each provider: where its key comes from and whether its
 models endpoint answers (one ``GET …/models`` with a 3 s timeout, all providers at once). Exit
@@ -54,7 +54,7 @@ class Check:
 
 
 def sandbox_checks() -> list[Check]:
-    from ..policy.sandbox import support
+    from ..sandbox import support
 
     s = support()
     none = s.backend == "none"

@@ -1,9 +1,6 @@
-"""The CLI's way in: a protocol client, and following one turn's events to its end.
-
-``cowork run`` and ``cowork chat`` are clients of the server like any other. Without ``--server``
-they start one in this process on a free loopback port (:class:`~cowork.server.InProcessServer`)
-and talk to it over a real WebSocket, so there is one code path whether the server is local or not.
-"""
+"""Choosing a session and following one turn's events to its end, for ``cowork run`` and
+``cowork chat``: clients of the server like any other (the connection comes from
+:func:`cowork.cli.inprocess.open_client`, re-exported here)."""
 
 from __future__ import annotations
 
@@ -11,13 +8,14 @@ import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from ..client import AsyncClient, CoworkError, Subscription
 from ..protocol import SessionInfo
 from ..protocol.rpc import ErrorCode
+from .inprocess import open_client
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_CODES = {"turn.completed": EXIT_OK, "turn.failed": EXIT_FAILED, "turn.interrupted": EXIT_INTERRUPTED}
@@ -25,28 +23,10 @@ EXIT_CODES = {"turn.completed": EXIT_OK, "turn.failed": EXIT_FAILED, "turn.inter
 Ask = Callable[[list[Any], Any], Awaitable[tuple[Any, str | None] | None]]
 """``ask(requests, console)``: one answer for all the ``approval.requested`` events, or None to
 answer them one by one (see :func:`cowork.cli.approve.ask_many`)."""
+__all__ = ["EXIT_CODES", "choose_session", "follow_turn", "open_client"]
+
 GATHER_S = 0.05
 """Seconds to wait for more approval requests of the same response before prompting."""
-
-
-@contextlib.asynccontextmanager
-async def open_client(server: str | None, token: str | None, base_url: str | None) -> AsyncIterator[AsyncClient]:
-    """A connected client: to ``server`` when given, else to a server started in this process
-    (stopped on exit, which journals anything still running as interrupted). Raises
-    ConnectionLost, CoworkError."""
-    if server:
-        async with AsyncClient(server, token=token, client_name="cowork-cli") as client:
-            yield client
-        return
-    from ..engine import Runtime
-    from ..server import InProcessServer
-
-    local = await InProcessServer.start(await Runtime.open(openai_base_url=base_url))
-    try:
-        async with AsyncClient(local.url, client_name="cowork-cli") as client:
-            yield client
-    finally:
-        await local.stop()
 
 
 async def choose_session(client: AsyncClient, workspace: Path, model: str | None, mode: str | None,

@@ -8,22 +8,28 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from ..providers.redaction import install_log_redaction
 from .auth import auth_app
 from .checkpoints import app as checkpoints_app
+from .common import EXIT_INTERRUPTED, engine_settings, err, out
+from .common import usage_error as _usage_error
+from .common import with_client as _with_client
 from .doctor import doctor
+from .help import install as _install_help
 from .options import DirOpt, ServerOpt, TokenOpt, workspace_of
 from .policy import policy_app, trust
+
+if TYPE_CHECKING:
+    from ..config import EngineSettings
+
+_install_help()
 
 # No local variables in crash tracebacks: they could hold a provider key.
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_show_locals=False,
@@ -38,61 +44,12 @@ app.command("doctor")(doctor)
 app.command("trust")(trust)
 app.add_typer(policy_app, name="policy")
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
-
-EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
-
-T = TypeVar("T")
-
-
-def _usage_error(message: str) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", markup=True, highlight=False)
-    return typer.Exit(EXIT_USAGE)
-
-
 SandboxOpt = Annotated[str | None, typer.Option(
     "--sandbox", help="How bash commands are isolated: auto (bubblewrap, else Landlock; refuse if neither), "
     "bwrap, landlock, or off (no isolation). Default: $COWORK_SANDBOX, else auto.")]
-
-
-def _choose_sandbox(sandbox: str | None, server: str | None) -> None:
-    """Make ``--sandbox`` the process-wide setting (``COWORK_SANDBOX``, read by EngineSettings)."""
-    if sandbox is None:
-        return
-    from ..policy.sandbox import CHOICES
-
-    if sandbox not in CHOICES:
-        raise _usage_error(f"--sandbox must be one of {', '.join(CHOICES)}, not {sandbox!r}")
-    if server:
-        raise _usage_error(f"the sandbox is chosen by the server at {server}, not by this client: "
-                           "start it with `cowork serve --sandbox ...`")
-    os.environ["COWORK_SANDBOX"] = sandbox
-
-
 BudgetOpt = Annotated[list[str] | None, typer.Option(
     "--budget", metavar="LIMIT=N", help="A limit, repeatable: turn-steps, turn-tokens, turn-seconds, turn-cost (USD), "
     "session-steps, session-tokens, session-seconds, session-cost. Overrides its COWORK_* variable.")]
-
-
-def _choose_budget(budget: list[str] | None, server: str | None) -> None:
-    """Make each ``--budget LIMIT=N`` the process-wide setting (its ``COWORK_*`` variable, read by
-    EngineSettings; see :mod:`cowork.engine.budget`). Without ``--server``, a bad ``COWORK_*``
-    engine variable is a usage error here rather than a traceback later."""
-    if budget and server:
-        raise _usage_error(f"budgets are set by the server at {server}, not by this client: "
-                           "start it with `cowork serve --budget ...`")
-    if server:
-        return
-    from ..config import EngineSettings
-    from ..engine.budget import parse_budget_flags
-
-    try:
-        for limit, value in parse_budget_flags(budget or []).items():
-            os.environ[limit.env] = str(value)
-        EngineSettings.from_env()
-    except ValueError as exc:
-        raise _usage_error(str(exc)) from None
 
 
 MODE_OPTION_HELP = ("default (ask before edits and commands), accept-edits (edits in the workspace without asking), "
@@ -105,6 +62,17 @@ def _check_mode(mode: str | None) -> str | None:
     if mode is not None and mode not in MODES:
         raise _usage_error(f"--mode must be one of {', '.join(MODES)}, not {mode!r}")
     return mode
+
+
+def chosen_mode(mode: str | None, yes: bool, read_only: bool) -> str | None:
+    """The mode ``--mode``, ``--yes`` (yolo) and ``--read-only`` ask for together; None when none
+    is given. Flags that agree (``--mode yolo --yes``) are fine; only a contradiction
+    (``--yes --read-only``, ``--mode default --yes``) is a usage error."""
+    wanted = {flag: m for flag, m in (("--mode " + (mode or ""), mode), ("--yes", "yolo" if yes else None),
+                                      ("--read-only", "read-only" if read_only else None)) if m is not None}
+    if len(set(wanted.values())) > 1:
+        raise _usage_error(f"{' and '.join(wanted)} contradict each other: give one mode")
+    return next(iter(wanted.values()), None)
 
 
 @app.command()
@@ -125,11 +93,8 @@ def run(
     budget: BudgetOpt = None,
 ) -> None:
     """Run one task to completion in a workspace, streaming what the agent does."""
-    _choose_sandbox(sandbox, server)
-    _choose_budget(budget, server)
-    if yes + read_only + (mode is not None) > 1:
-        raise _usage_error("give one of --mode, --yes and --read-only")
-    mode = _check_mode(mode)
+    settings = engine_settings(sandbox, budget, server)
+    mode = chosen_mode(_check_mode(mode), yes, read_only)
     if continue_ and session:
         raise _usage_error("use --continue or --session, not both")
     if not task.strip():
@@ -137,21 +102,21 @@ def run(
     workspace = workspace_of(dir)
     if not workspace.is_dir():
         raise _usage_error(f"workspace {workspace} is not an existing folder")
-    mode = "yolo" if yes else "read-only" if read_only else mode
-    code = asyncio.run(_run(task, workspace, model, base_url, mode, json_lines, continue_, session, server, token))
+    code = asyncio.run(_run(task, workspace, model, base_url, mode, json_lines, continue_, session, server, token,
+                            settings))
     raise typer.Exit(code)
 
 
 async def _run(task: str, workspace: Path, model: str | None, base_url: str | None, mode: str | None,
                json_lines: bool, continue_: bool, session_id: str | None, server: str | None,
-               token: str | None) -> int:
+               token: str | None, settings: EngineSettings | None = None) -> int:
     from ..client import ConnectionLost, CoworkError
     from .approve import ask_many
     from .follow import choose_session, follow_turn, open_client
     from .render import Renderer
 
     try:
-        async with open_client(server, token, base_url) as client:
+        async with open_client(server, token, base_url, settings) as client:
             try:
                 chosen = await choose_session(client, workspace, model, mode, continue_, session_id, _title(task))
                 if chosen is None:
@@ -190,8 +155,7 @@ def chat(
     budget: BudgetOpt = None,
 ) -> None:
     """Talk with the agent in a workspace: messages, slash commands (/help), approvals inline."""
-    _choose_sandbox(sandbox, server)
-    _choose_budget(budget, server)
+    settings = engine_settings(sandbox, budget, server)
     from .chat import UsageError, run_chat
 
     if continue_ and session:
@@ -201,7 +165,8 @@ def chat(
     if not workspace.is_dir():
         raise _usage_error(f"workspace {workspace} is not an existing folder")
     try:
-        code = asyncio.run(run_chat(workspace, model, base_url, mode, continue_, session, server, token, out, err))
+        code = asyncio.run(run_chat(workspace, model, base_url, mode, continue_, session, server, token, out, err,
+                                    settings))
     except UsageError as exc:
         raise _usage_error(str(exc)) from None
     raise typer.Exit(code)
@@ -219,21 +184,20 @@ def serve(
     budget: BudgetOpt = None,
 ) -> None:
     """Run the server: JSON-RPC over WebSocket at /ws, REST + SSE under /api/v1."""
-    _choose_sandbox(sandbox, None)
-    _choose_budget(budget, None)
+    settings = engine_settings(sandbox, budget, None)
     import logging
 
-    from ..engine import Runtime
-    from ..server import Auth, bind
-    from ..server import serve as serve_app
+    from .inprocess import listen
+    from .inprocess import serve as serve_forever
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     install_log_redaction()
     try:
-        auth, token_lines = Auth.for_bind(host)
-        sock = bind(host, port)
+        auth, sock, token_lines = listen(host, port)
     except OSError as exc:
         raise _usage_error(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise _usage_error(str(exc)) from None
 
     def ready(url: str) -> None:
         ws = url.replace("http://", "ws://", 1)
@@ -241,30 +205,10 @@ def serve(
         for line in token_lines:
             print(line, flush=True)
 
-    async def main() -> None:
-        runtime = await Runtime.open(openai_base_url=base_url)
-        await serve_app(runtime, sock, auth, ready)
-
-    asyncio.run(main())
+    asyncio.run(serve_forever(auth, sock, base_url, settings, ready))
 
 
 # -- sessions ---------------------------------------------------------------------------------
-
-
-def _with_client(work: Callable[[Any], Awaitable[T]], server: str | None, token: str | None) -> T:
-    """Run ``work(client)`` against ``server`` (or one in this process); an error answer (unknown
-    session, running turn…) or an unreachable server is a usage error."""
-    from ..client import ConnectionLost, CoworkError
-    from .follow import open_client
-
-    async def main() -> T:
-        try:
-            async with open_client(server, token, None) as client:
-                return await work(client)
-        except (CoworkError, ConnectionLost) as exc:
-            raise _usage_error(getattr(exc, "message", None) or str(exc)) from None
-
-    return asyncio.run(main())
 
 
 @sessions_app.command("list")
@@ -295,9 +239,14 @@ def sessions_list(
     if not found:
         out.print("no sessions yet")
         return
+    from .ids import short_ids
+
+    ids = short_ids(s.id for s in found)
     table = Table("id", "updated", "model", "mode", "workspace", "title", box=None)
+    table.columns[0].no_wrap, table.columns[0].min_width = True, max(map(len, ids.values()))
+    table.columns[1].no_wrap = True  # the time, on one line
     for s in found:
-        table.add_row(s.id, s.updated_at.strftime("%Y-%m-%d %H:%M"), s.model, s.mode, s.workspace, s.title)
+        table.add_row(ids[s.id], s.updated_at.strftime("%Y-%m-%d %H:%M"), s.model, s.mode, s.workspace, s.title)
     out.print(table)
 
 

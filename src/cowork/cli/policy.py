@@ -68,7 +68,7 @@ def check(
     known = get_tool(tool)
     try:
         policy = load_policy(workspace)
-        decision = policy.decide(tool, args, mutating=known.mutating if known else True, mode=mode)
+        decision = policy.decide(tool, args, traits=known.traits if known else None, mode=mode)
     except (PolicyFileError, ValueError) as exc:
         raise _fail(str(exc)) from None
     if json_out:

@@ -1,7 +1,8 @@
 """The blocking client: :class:`AsyncClient` run on a private event loop in a daemon thread.
 
-Same methods, same results and errors (:class:`CoworkError`, :class:`ConnectionLost`), as plain
-functions; see :mod:`cowork.client.connection` and the JSON-RPC 2.0 specification
+Same methods (the typed ones generated from the method table by :mod:`cowork.client.api`), same
+results and errors (:class:`CoworkError`, :class:`ConnectionLost`), as plain functions; see
+:mod:`cowork.client.connection` and the JSON-RPC 2.0 specification
 (https://www.jsonrpc.org/specification) for the wire format.
 """
 
@@ -10,27 +11,14 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
-from collections.abc import Coroutine, Iterator, Mapping, Sequence
+from collections.abc import Coroutine, Iterator, Mapping
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from ..protocol import ApprovalDecision, CheckpointInfo, Event, Mode, SessionInfo
-from ..protocol.checkpoints import RestoreTarget
-from ..protocol.rpc import (
-    ApprovalAnswer,
-    Capabilities,
-    CheckpointDiffResult,
-    CheckpointRestoreResult,
-    ModelsListResult,
-    ServerInfo,
-    SessionListResult,
-    TextInput,
-    ToolEntry,
-    TurnRewindResult,
-    TurnStartResult,
-    WorkspaceEntry,
-)
+from ..protocol import Event
+from ..protocol.rpc import Capabilities, ServerInfo
+from .api import SyncAPI
 from .connection import DEFAULT_URL, AsyncClient, Subscription
 
 T = TypeVar("T")
@@ -86,7 +74,7 @@ class SyncSubscription:
         self.close()
 
 
-class Client:
+class Client(SyncAPI):
     """A blocking connection to a cowork server. Connects in the constructor::
 
         with Client("ws://127.0.0.1:8765/ws") as client:
@@ -164,38 +152,11 @@ class Client:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- the methods, as in AsyncClient ---------------------------------------------------------
+    # -- the methods, as in AsyncClient (the typed ones come from SyncAPI) ----------------------
 
     def call(self, method: str, params: Mapping[str, Any] | BaseModel | None = None) -> Any:
         """Raw request; see :meth:`AsyncClient.call`."""
         return self._run(self._client.call(method, params))
-
-    def create_session(self, workspace: str, *, model: str | None = None, title: str | None = None,
-                       mode: Mode | None = None) -> SessionInfo:
-        """See :meth:`AsyncClient.create_session`."""
-        return self._run(self._client.create_session(workspace, model=model, title=title, mode=mode))
-
-    def list_sessions(self, *, workspace: str | None = None, cursor: str | None = None,
-                      limit: int = 50) -> SessionListResult:
-        """See :meth:`AsyncClient.list_sessions`."""
-        return self._run(self._client.list_sessions(workspace=workspace, cursor=cursor, limit=limit))
-
-    def get_session(self, session_id: str) -> SessionInfo:
-        """See :meth:`AsyncClient.get_session`."""
-        return self._run(self._client.get_session(session_id))
-
-    def update_session(self, session_id: str, *, title: str | None = None, model: str | None = None,
-                       mode: Mode | None = None) -> SessionInfo:
-        """See :meth:`AsyncClient.update_session`."""
-        return self._run(self._client.update_session(session_id, title=title, model=model, mode=mode))
-
-    def delete_session(self, session_id: str) -> None:
-        """See :meth:`AsyncClient.delete_session`."""
-        self._run(self._client.delete_session(session_id))
-
-    def fork_session(self, session_id: str, turn_id: str | None = None) -> SessionInfo:
-        """See :meth:`AsyncClient.fork_session`."""
-        return self._run(self._client.fork_session(session_id, turn_id))
 
     def subscribe(self, session_id: str, after_seq: int = 0) -> SyncSubscription:
         """See :meth:`AsyncClient.subscribe`; returns a blocking iterator."""
@@ -205,58 +166,8 @@ class Client:
         """See :meth:`AsyncClient.unsubscribe`."""
         self._run(self._client.unsubscribe(session_id))
 
-    def start_turn(self, session_id: str, text: str | Sequence[Mapping[str, Any] | TextInput], *,
-                   client_message_id: str | None = None) -> TurnStartResult:
-        """See :meth:`AsyncClient.start_turn`."""
-        return self._run(self._client.start_turn(session_id, text, client_message_id=client_message_id))
-
-    def steer_turn(self, session_id: str, text: str | Sequence[Mapping[str, Any] | TextInput]) -> str:
-        """See :meth:`AsyncClient.steer_turn`."""
-        return self._run(self._client.steer_turn(session_id, text))
-
-    def interrupt_turn(self, session_id: str) -> bool:
-        """See :meth:`AsyncClient.interrupt_turn`."""
-        return self._run(self._client.interrupt_turn(session_id))
-
-    def respond_approval(self, approval_id: str, decision: ApprovalDecision, reason: str | None = None) -> None:
-        """See :meth:`AsyncClient.respond_approval`."""
-        self._run(self._client.respond_approval(approval_id, decision, reason))
-
-    def respond_approvals(self, approval_ids: Sequence[str], decision: ApprovalDecision,
-                          reason: str | None = None) -> list[ApprovalAnswer]:
-        """See :meth:`AsyncClient.respond_approvals`."""
-        return self._run(self._client.respond_approvals(approval_ids, decision, reason))
-
-    def list_models(self) -> ModelsListResult:
-        """See :meth:`AsyncClient.list_models`."""
-        return self._run(self._client.list_models())
-
-    def list_tools(self, session_id: str | None = None) -> list[ToolEntry]:
-        """See :meth:`AsyncClient.list_tools`."""
-        return self._run(self._client.list_tools(session_id))
-
-    def list_workspaces(self) -> list[WorkspaceEntry]:
-        """See :meth:`AsyncClient.list_workspaces`."""
-        return self._run(self._client.list_workspaces())
-
-    def list_checkpoints(self, session_id: str, limit: int = 200) -> list[CheckpointInfo]:
-        """See :meth:`AsyncClient.list_checkpoints`."""
-        return self._run(self._client.list_checkpoints(session_id, limit))
-
-    def diff_checkpoint(self, checkpoint_id: str, paths: Sequence[str] | None = None) -> CheckpointDiffResult:
-        """See :meth:`AsyncClient.diff_checkpoint`."""
-        return self._run(self._client.diff_checkpoint(checkpoint_id, paths))
-
-    def restore_checkpoint(self, checkpoint_id: str, paths: Sequence[str] | None = None, *, preview: bool = True,
-                           overwrite: Sequence[str] = (), force: bool = False) -> CheckpointRestoreResult:
-        """See :meth:`AsyncClient.restore_checkpoint`."""
-        return self._run(self._client.restore_checkpoint(checkpoint_id, paths, preview=preview, overwrite=overwrite,
-                                                         force=force))
-
-    def rewind_turn(self, session_id: str, turn_id: str, restore: RestoreTarget = "both", *,
-                    force: bool = False) -> TurnRewindResult:
-        """See :meth:`AsyncClient.rewind_turn`."""
-        return self._run(self._client.rewind_turn(session_id, turn_id, restore, force=force))
+    session_subscribe = subscribe
+    session_unsubscribe = unsubscribe
 
 
 __all__ = ["Client", "SyncSubscription"]

@@ -1,5 +1,11 @@
-"""The agent loop: runtime (sessions and turns), the turn itself, context, journal, approvals."""
+"""The agent loop: runtime (sessions and turns), the turn itself, context, journal, approvals.
 
+The store's errors and journal rows that callers of the runtime see (``NotFound``,
+``StorageUnavailable``, ``StoredEvent``) are re-exported here, so the server reaches the store only
+through the runtime.
+"""
+
+from ..store import NotFound, StorageUnavailable, StoredEvent
 from .runtime import (
     ApprovalNotPending,
     ClientMessageConflict,
@@ -9,4 +15,7 @@ from .runtime import (
     TurnInProgress,
 )
 
-__all__ = ["ApprovalNotPending", "ClientMessageConflict", "NoRunningTurn", "Runtime", "StartedTurn", "TurnInProgress"]
+__all__ = [
+    "ApprovalNotPending", "ClientMessageConflict", "NoRunningTurn", "NotFound", "Runtime", "StartedTurn",
+    "StorageUnavailable", "StoredEvent", "TurnInProgress",
+]

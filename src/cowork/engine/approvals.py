@@ -1,43 +1,88 @@
-"""Pending approvals: a tool call waits on a future until a person answers.
+"""Approvals: where pending approvals wait (the channel) and how a turn asks (the broker).
+
+:class:`ApprovalChannel` is the only place a pending approval lives between the question and its
+answer. The turn that asks and the client that answers may be in different processes: the channel
+is what they share. :class:`InMemoryApprovalChannel` serves one process (the runtime and the tests
+use it today); a database-backed channel (PostgreSQL LISTEN/NOTIFY) lets a worker on another
+machine wait on an approval answered through any server.
 
 The first answer wins; a second answer, or an answer to an unknown id, raises
 :class:`ApprovalNotPending`; an answer the request does not offer (``session`` for a hard deny)
-raises ValueError. The waiting turn journals ``approval.resolved``.
+raises ValueError.
+
+:class:`ApprovalBroker` is a turn's single way to ask: :meth:`ApprovalBroker.ask` journals the
+request (``approval.requested``), opens it in the channel, arms the timeout (a deny after
+``approval_timeout`` seconds), and returns a :class:`Ticket` whose :meth:`Ticket.answer` waits and
+journals ``approval.resolved`` once. A turn resumed after a restart asks again with the journaled
+request (nothing new journaled, the timeout counted from the original request) or with the answer
+given meanwhile.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import contextlib
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
 
-from ..protocol import ApprovalDecision
+from ..protocol import ApprovalDecision, ApprovalRequested, ApprovalResolved, ToolCall
+from ..store import new_id
 
 _ALL: tuple[ApprovalDecision, ...] = ("once", "session", "deny")
+
+Answer = tuple[ApprovalDecision, "str | None"]
+"""``(decision, reason)``: a person's answer to an approval."""
 
 
 class ApprovalNotPending(LookupError):
     """No approval with this id is waiting (unknown, already answered, or its turn ended)."""
 
 
-class ApprovalBroker:
-    def __init__(self) -> None:
-        self._pending: dict[str, tuple[str, asyncio.Future[tuple[ApprovalDecision, str | None]],
-                                       Sequence[str]]] = {}
+class ApprovalChannel(Protocol):
+    """Where pending approvals wait and are answered (see the module docstring)."""
 
-    def open(self, approval_id: str, session_id: str,
-             options: Sequence[str] = _ALL) -> asyncio.Future[tuple[ApprovalDecision, str | None]]:
-        """A future that gets ``(decision, reason)`` when the approval is answered; ``options``
-        are the decisions accepted (``deny`` always is)."""
-        future: asyncio.Future[tuple[ApprovalDecision, str | None]] = asyncio.get_running_loop().create_future()
-        self._pending[approval_id] = (session_id, future, (*options, "deny"))
-        return future
+    async def open(self, approval_id: str, session_id: str, options: Sequence[str] = _ALL) -> None:
+        """Start accepting answers to ``approval_id``: ``options`` are the decisions accepted
+        (``deny`` always is)."""
+        ...
 
-    def close(self, approval_id: str) -> None:
-        self._pending.pop(approval_id, None)
-
-    def resolve(self, approval_id: str, decision: ApprovalDecision, reason: str | None = None) -> str:
+    async def resolve(self, approval_id: str, decision: ApprovalDecision, reason: str | None = None) -> str:
         """Answer a pending approval; returns its session id. Raises :class:`ApprovalNotPending`,
         ValueError (a decision that is not one of the request's options)."""
+        ...
+
+    async def wait(self, approval_id: str) -> Answer:
+        """The answer to ``approval_id`` once it is given. Raises :class:`ApprovalNotPending`
+        when it is not open."""
+        ...
+
+    async def close(self, approval_id: str) -> None:
+        """Stop accepting answers to ``approval_id`` (answered, or its turn went on without it)."""
+        ...
+
+
+class InMemoryApprovalChannel:
+    """The approval channel of one process: a future per pending approval.
+
+    Besides the :class:`ApprovalChannel` coroutines it answers synchronously (:meth:`resolve_now`),
+    which in-process callers (``Runtime.respond_approval``) use."""
+
+    def __init__(self) -> None:
+        self._pending: dict[str, tuple[str, asyncio.Future[Answer], Sequence[str]]] = {}
+
+    async def open(self, approval_id: str, session_id: str, options: Sequence[str] = _ALL) -> None:
+        self.open_now(approval_id, session_id, options)
+
+    def open_now(self, approval_id: str, session_id: str, options: Sequence[str] = _ALL) -> None:
+        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        self._pending[approval_id] = (session_id, future, (*options, "deny"))
+
+    async def resolve(self, approval_id: str, decision: ApprovalDecision, reason: str | None = None) -> str:
+        return self.resolve_now(approval_id, decision, reason)
+
+    def resolve_now(self, approval_id: str, decision: ApprovalDecision, reason: str | None = None) -> str:
+        """:meth:`resolve`, synchronously."""
         if decision not in _ALL:
             raise ValueError(f"decision must be once, session or deny, not {decision!r}")
         entry = self._pending.get(approval_id)
@@ -47,3 +92,113 @@ class ApprovalBroker:
             raise ValueError(f"approval {approval_id!r} offers {', '.join(dict.fromkeys(entry[2]))}, not {decision!r}")
         entry[1].set_result((decision, reason))
         return entry[0]
+
+    async def wait(self, approval_id: str) -> Answer:
+        entry = self._pending.get(approval_id)
+        if entry is None:
+            raise ApprovalNotPending(f"approval {approval_id!r} is not pending")
+        return await asyncio.shield(entry[1])
+
+    async def close(self, approval_id: str) -> None:
+        self._pending.pop(approval_id, None)
+
+
+class Ticket:
+    """One question asked: :meth:`answer` waits for it, :meth:`close` stops waiting."""
+
+    def __init__(self, broker: ApprovalBroker, approval_id: str, item: ToolCall, answered: Answer | None,
+                 deadline: float | None) -> None:
+        self.approval_id = approval_id
+        self._broker = broker
+        self._item = item
+        self._answer: asyncio.Future[Answer] | None = None
+        self._expiry: asyncio.Task[None] | None = None
+        if answered is not None:
+            self._answer = asyncio.get_running_loop().create_future()
+            self._answer.set_result(answered)
+        else:
+            self._answer = asyncio.ensure_future(self._journal_answer())
+            if deadline is not None:
+                self._expiry = asyncio.ensure_future(self._expire_at(deadline))
+
+    async def _journal_answer(self) -> Answer:
+        decision, reason = await self._broker.channel.wait(self.approval_id)
+        await self._broker.emit(ApprovalResolved, approval_id=self.approval_id, item_id=self._item.id,
+                                decision=decision, reason=reason)
+        return decision, reason
+
+    async def _expire_at(self, deadline: float) -> None:
+        await asyncio.sleep(max(0.0, deadline - time.time()))
+        timeout = self._broker.timeout
+        with contextlib.suppress(ApprovalNotPending, ValueError):
+            await self._broker.channel.resolve(self.approval_id, "deny", f"no answer within {timeout:g}s")
+
+    async def answer(self) -> Answer:
+        """Wait for the person's answer (journaled as ``approval.resolved`` when it comes)."""
+        assert self._answer is not None
+        self._broker.waiting = self.approval_id
+        try:
+            return await asyncio.shield(self._answer)
+        finally:
+            self._broker.waiting = None
+
+    async def close(self) -> None:
+        """Stop waiting: the timer stops and the channel no longer accepts answers."""
+        if self._expiry is not None:
+            self._expiry.cancel()
+        if self._answer is not None and not self._answer.done():
+            self._answer.cancel()
+        await self._broker.channel.close(self.approval_id)
+        self._broker._open.discard(self.approval_id)
+
+
+class ApprovalBroker:
+    """A turn's approvals: every question goes through :meth:`ask`.
+
+    ``emit(event_type, **fields)`` journals an event of the turn; ``timeout``: seconds before an
+    unanswered approval is a deny (None or 0: never)."""
+
+    def __init__(self, channel: ApprovalChannel, session_id: str,
+                 emit: Callable[..., Awaitable[Any]], timeout: float | None) -> None:
+        self.channel = channel
+        self.session_id = session_id
+        self.emit = emit
+        self.timeout = timeout or None
+        self.waiting: str | None = None
+        """The approval whose answer the turn is waiting for right now, if any."""
+        self._open: set[str] = set()
+
+    async def ask(self, item: ToolCall, *, reason: str, options: list[str], rule: str | None = None,
+                  suggestion: Sequence[str] = (), diff: str | None = None, cwd: str | None = None,
+                  asked: ApprovalRequested | None = None, answered: ApprovalResolved | None = None) -> Ticket:
+        """Ask a person about ``item`` (journaled as ``approval.requested`` unless ``asked`` is
+        the request journaled before a restart, opened again with :meth:`reopen`; ``answered``:
+        the answer it got meanwhile)."""
+        if asked is not None:
+            approval_id, asked_at = asked.approval_id, asked.ts.timestamp()
+            if answered is not None:
+                return Ticket(self, approval_id, item, (answered.decision, answered.reason), None)
+            return Ticket(self, approval_id, item, None, self._deadline(asked_at))
+        approval_id = new_id("apr")
+        await self.channel.open(approval_id, self.session_id, options)  # answerable once the request is seen
+        self._open.add(approval_id)
+        ticket = Ticket(self, approval_id, item, None, self._deadline(time.time()))
+        await self.emit(ApprovalRequested, approval_id=approval_id, item_id=item.id, tool=item.name,
+                        arguments=item.arguments, reason=reason, options=options, cwd=cwd, diff=diff, rule=rule,
+                        suggestion=list(suggestion) if "session" in options else [])
+        return ticket
+
+    async def reopen(self, asked: ApprovalRequested) -> None:
+        """Accept answers again to a request journaled before a restart (before the resumed turn
+        gets to it: :meth:`ask` with ``asked`` then waits on it)."""
+        await self.channel.open(asked.approval_id, self.session_id, asked.options)
+        self._open.add(asked.approval_id)
+
+    async def close_all(self) -> None:
+        """Close every approval this broker opened that is still open (the turn is ending)."""
+        for approval_id in list(self._open):
+            await self.channel.close(approval_id)
+        self._open.clear()
+
+    def _deadline(self, asked_at: float) -> float | None:
+        return None if self.timeout is None else asked_at + self.timeout

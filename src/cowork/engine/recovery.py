@@ -16,10 +16,24 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from ..protocol import ApprovalRequested, ApprovalResolved, Event, ItemCompleted, ItemDelta, ItemStarted, ToolCall
-from .turn import Resume
+from ..protocol import (
+    ApprovalRequested,
+    ApprovalResolved,
+    Event,
+    ItemCompleted,
+    ItemDelta,
+    ItemStarted,
+    ToolCall,
+    is_terminal,
+)
+from .tool_calls import Resume
 
 STOPPED_CALL = "cowork stopped while this call was running; it was not run again"
+
+
+def terminal(events: Sequence[Event]) -> Event | None:
+    """The turn's terminal event (``turn.completed``, ``.failed``, ``.interrupted``), if journaled."""
+    return next((ev for ev in reversed(events) if is_terminal(ev)), None)
 
 
 def open_items(events: Sequence[Event]) -> list:
@@ -75,6 +89,8 @@ def pending_approval(events: Sequence[Event]) -> Resume | None:
             if isinstance(ev, ItemCompleted):
                 items[ev.item.id] = ev.item
                 completed.add(ev.item.id)
+    # a call asked again (its decision re-checked before it ran) waits on its latest request
+    resolved = {i: r for i, r in resolved.items() if i in requested and r.approval_id == requested[i].approval_id}
     waiting = [item_id for item_id in items if item_id not in completed]
     if not waiting or waiting[0] not in requested or waiting[0] in resolved:
         return None

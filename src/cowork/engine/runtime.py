@@ -14,22 +14,25 @@ import contextlib
 import inspect
 import logging
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from pydantic_ai.models import Model
 
-from ..checkpoints import Checkpoints, CheckpointSettings
-from ..config import EngineSettings, database_url
+from ..checkpoints import Checkpoints, CheckpointSettings, Rewound
+from ..config import EngineSettings, cowork_home, database_url
 from ..policy import MODES
+from ..policy.workspaces import check_workspace
 from ..protocol import ApprovalDecision, Event, ItemCompleted, ItemStarted, SessionInfo, TurnInterrupted, UserMessage
-from ..protocol.rpc import TurnRewindResult
 from ..providers import ModelConfigError, build_model, context_window, default_model, parse_model
 from ..store import NotFound, Store, StoredEvent, new_id
 from . import recovery
-from .approvals import ApprovalBroker, ApprovalNotPending
+from ..tools import BUILTIN, Tool, Toolset, tools_by_name
+from .approvals import ApprovalChannel, ApprovalNotPending, InMemoryApprovalChannel
 from .journal import Journal
+from .lease import Lease, SqlTurnLeases, TurnLeases
 from .turn import Resume, Turn, TurnDeps
 
 log = logging.getLogger(__name__)
@@ -59,12 +62,18 @@ class Runtime:
     """Sessions, turns, approvals and the event journal, over one :class:`Store`."""
 
     def __init__(self, store: Store, settings: EngineSettings | None = None, *, openai_base_url: str | None = None,
-                 checkpoint_settings: CheckpointSettings | None = None, checkpoint_root: Path | None = None):
+                 checkpoint_settings: CheckpointSettings | None = None, checkpoint_root: Path | None = None,
+                 leases: TurnLeases | None = None, toolsets: Sequence[Toolset] | None = None,
+                 approvals: ApprovalChannel | None = None):
         self.store = store
+        self.toolsets: tuple[Toolset, ...] = tuple(toolsets) if toolsets is not None else (BUILTIN,)
+        self.leases: TurnLeases = leases or SqlTurnLeases(store)  # who runs which turn (see .lease)
+        self._leases: dict[str, Lease] = {}  # session id -> the lease of its turn running here
+        self._heartbeat: asyncio.Task[None] | None = None
         self.settings = settings or EngineSettings.from_env()
         self.journal = Journal(store)
         self.checkpoints = Checkpoints(store, self.journal.emit, checkpoint_settings, checkpoint_root)
-        self.approvals = ApprovalBroker()
+        self.approvals: ApprovalChannel = approvals or InMemoryApprovalChannel()  # where approvals wait
         self._openai_base_url = openai_base_url
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._turns: dict[str, Turn] = {}
@@ -77,6 +86,7 @@ class Runtime:
         """Open the store at ``url`` (default: ``$COWORK_HOME/cowork.db``) and recover from crashes."""
         runtime = cls(await Store.open(url or database_url()), **kwargs)  # type: ignore[arg-type]
         await runtime._recover()
+        runtime._start_heartbeat()
         return runtime
 
     async def close(self) -> None:
@@ -89,6 +99,9 @@ class Runtime:
             turn.interrupt_reason = "cowork shut down while this turn was running"
             await self.interrupt(session_id)
         await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            await asyncio.gather(self._heartbeat, return_exceptions=True)
         await self.journal.drain()
         for model in self._models.values():  # the provider SDKs' HTTP clients
             close = getattr(getattr(model, "client", None), "close", None)
@@ -103,12 +116,22 @@ class Runtime:
 
     async def _recover(self) -> None:
         """Turns left ``running`` by a stopped process: one waiting for an approval is resumed,
-        any other is journaled as interrupted with its open items closed (see :mod:`.recovery`)."""
+        any other is journaled as interrupted with its open items closed (see :mod:`.recovery`).
+        Only turns whose lease can be taken over (see :mod:`.lease`) are touched."""
         for session_id, turn_id in await self.store.running_turns():
-            events = await self.store.turn_events(session_id, turn_id)
-            resume = recovery.pending_approval(events)
-            if resume is not None and await self._resume(session_id, turn_id, resume):
+            if session_id in self._tasks:
                 continue
+            lease = await self.leases.take_over(turn_id)
+            if lease is None:  # its owner is alive and renewing
+                continue
+            events = await self.store.turn_events(session_id, turn_id)
+            if await self._ended_already(session_id, turn_id, events):
+                await self.leases.release(lease)
+                continue
+            resume = recovery.pending_approval(events)
+            if resume is not None and await self._resume(session_id, turn_id, resume, lease):
+                continue
+            self.journal.reopen(session_id)  # after lost events: the items close with what was committed
             for item in recovery.open_items(events):
                 await self.journal.emit(session_id, turn_id, ItemCompleted, item=item)
             await self.journal.emit(
@@ -116,8 +139,22 @@ class Runtime:
                 reason="cowork stopped while this turn was running",
             )
             await self.store.end_turn(turn_id, "interrupted", 0, 0)
+            await self.leases.release(lease)
 
-    async def _resume(self, session_id: str, turn_id: str, resume: Resume) -> bool:
+    async def _ended_already(self, session_id: str, turn_id: str, events: list[Event]) -> bool:
+        """A turn still ``running`` in the store whose end must not be journaled now: its
+        terminal event is in the journal (only the row missed it), or a later turn's events
+        follow its own (a turn.interrupted would land after them). Its row is ended either way."""
+        ended = recovery.terminal(events)
+        if ended is None and not (events and await self.store.events_after(session_id, events[-1].seq, limit=1)):
+            return False
+        status = ended.type.split(".", 1)[1] if ended is not None else "interrupted"
+        usage = ended.usage if ended is not None else None
+        log.warning("turn %s was left running in the store; recording it as %s", turn_id, status)
+        await self.store.end_turn(turn_id, status, usage.input_tokens if usage else 0, usage.output_tokens if usage else 0)
+        return True
+
+    async def _resume(self, session_id: str, turn_id: str, resume: Resume, lease: Lease) -> bool:
         """Start the task of a turn found waiting for an approval; False if it cannot go on."""
         try:
             session = await self.store.get_session(session_id)
@@ -126,33 +163,72 @@ class Runtime:
             log.warning("turn %s cannot resume: %s", turn_id, exc)
             return False
         window = self._windows.get(session.model) or context_window(parse_model(session.model))
-        await self.store.claim_turn(turn_id)
         turn = Turn(self._deps(), session, turn_id, "", model, window, resume=resume)
-        self._launch(session_id, turn)
+        await turn.reopen_approvals()  # answerable at once, before its task gets to them
+        self._launch(session_id, turn, lease)
         return True
 
     def _deps(self) -> TurnDeps:
-        return TurnDeps(self.store, self.journal, self.approvals, self.settings, self.checkpoints)
+        return TurnDeps(self.store, self.journal, self.approvals, self.settings, self.checkpoints, self.toolsets)
 
-    def _launch(self, session_id: str, turn: Turn) -> None:
-        task = asyncio.create_task(turn.run(), name=f"turn {turn.turn_id}")
-        self._tasks[session_id], self._turns[session_id] = task, turn
+    def tools(self, session: SessionInfo | None = None) -> dict[str, Tool]:
+        """The tools the runtime's toolsets offer ``session`` (None: no session in particular),
+        by name, in the order offered."""
+        if session is None:
+            return tools_by_name(self.toolsets, "", Path.cwd())
+        return tools_by_name(self.toolsets, session.id, Path(session.workspace))
+
+    def _launch(self, session_id: str, turn: Turn, lease: Lease) -> None:
+        async def run() -> None:
+            try:
+                await turn.run()
+            except Exception:  # storage failed even for the turn's end: a later sweep ends it
+                log.exception("turn %s could not journal its end; it is ended once storage is back", turn.turn_id)
+            finally:  # ended, or left waiting for the next start: anyone may take it now
+                with contextlib.suppress(Exception):
+                    await self.leases.release(lease)
+
+        task = asyncio.create_task(run(), name=f"turn {turn.turn_id}")
+        self._tasks[session_id], self._turns[session_id], self._leases[session_id] = task, turn, lease
 
         def done(_task: asyncio.Task[None]) -> None:
             if self._tasks.get(session_id) is task:
-                del self._tasks[session_id], self._turns[session_id]
+                del self._tasks[session_id], self._turns[session_id], self._leases[session_id]
 
         task.add_done_callback(done)
+        self._start_heartbeat()
+
+    def _start_heartbeat(self) -> None:
+        if self._heartbeat is None or self._heartbeat.done():
+            self._heartbeat = asyncio.create_task(self._beat(), name="turn lease heartbeat")
+
+    async def _beat(self) -> None:
+        """Every third of the lease TTL: renew the leases of the turns running here (a turn whose
+        lease was taken over stops without journaling its end: its new owner does), then take
+        over turns whose owner stopped renewing (see :meth:`_recover`)."""
+        while True:
+            await asyncio.sleep(self.leases.ttl / 3)
+            try:
+                for lost in await self.leases.renew(list(self._leases.values())):
+                    for session_id, lease in list(self._leases.items()):
+                        if lease == lost and session_id in self._turns:
+                            log.warning("turn %s was taken over by another process; stopping it here", lease.turn_id)
+                            self._turns[session_id].suspended = True
+                            self._turns[session_id].cancel()
+                await self._recover()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # storage trouble: the next beat tries again
+                log.warning("turn lease heartbeat failed: %s", exc)
 
     # -- sessions -----------------------------------------------------------------------------
 
     async def create_session(
         self, workspace: Path, model: str | None = None, mode: str = "default", title: str = ""
     ) -> SessionInfo:
-        """A new session in ``workspace`` (an existing folder). Raises ValueError, ModelConfigError."""
-        workspace = workspace.expanduser().resolve()
-        if not workspace.is_dir():
-            raise ValueError(f"workspace {workspace} is not an existing folder")
+        """A new session in ``workspace`` (an existing folder that may be a workspace, see
+        :mod:`cowork.policy.workspaces`). Raises UnsafeWorkspace, ValueError, ModelConfigError."""
+        workspace = check_workspace(workspace, cowork_home())
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
         model = model or default_model()
@@ -189,7 +265,7 @@ class Runtime:
         return await self.store.get_session(session_id)
 
     async def rewind_turn(self, session_id: str, turn_id: str, restore: str = "both",
-                          force: bool = False) -> TurnRewindResult:
+                          force: bool = False) -> Rewound:
         """Go back to before ``turn_id`` (see :meth:`Checkpoints.rewind`). Raises NotFound,
         TurnInProgress (a turn is running: interrupt it first), CheckpointUnavailable."""
         await self.store.get_session(session_id)
@@ -251,13 +327,20 @@ class Runtime:
                     raise TurnInProgress(f"session {session_id} already has a running turn")
                 await asyncio.wait([self._tasks[session_id]])  # it has journaled its end; let it finish
             session = await self.store.get_session(session_id)
+            check_workspace(Path(session.workspace), cowork_home())  # a session made before the check
             model = self.model(session.model)
             window = self._windows.get(session.model) or context_window(parse_model(session.model))
             turn_id = new_id("turn")
-            await self.store.start_turn(session_id, turn_id, text, session.model, client_message_id)
+            lease = await self.leases.acquire(turn_id)  # before the row: a running turn always has one
+            try:
+                await self.store.start_turn(session_id, turn_id, text, session.model, client_message_id)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await self.leases.release(lease)
+                raise
             turn = Turn(self._deps(), session, turn_id, text, model, window)
             await turn.begin()
-            self._launch(session_id, turn)
+            self._launch(session_id, turn, lease)
             return StartedTurn(turn_id)
 
     async def steer(self, session_id: str, text: str) -> str:
@@ -276,6 +359,11 @@ class Runtime:
         await self.journal.emit(session_id, turn.turn_id, ItemCompleted, item=item)
         return turn.turn_id
 
+    def storage_problem(self) -> str | None:
+        """Why the store stopped accepting reads and writes (its database file was deleted or
+        replaced: restart the server), else None. Costs a ``stat``."""
+        return self.store.problem()
+
     def running_turn(self, session_id: str) -> str | None:
         """Id of the session's running turn, if any."""
         turn = self._turns.get(session_id)
@@ -283,11 +371,14 @@ class Runtime:
 
     async def interrupt(self, session_id: str) -> bool:
         """Interrupt the running turn of the session: its tool's process group is killed and the
-        turn is journaled as interrupted. Returns False when nothing was running."""
+        turn is journaled as interrupted. Returns once the turn has ended; False when nothing was
+        running. Idempotent: concurrent calls cancel the turn once and all return True when
+        they find it running (its end is written exactly once)."""
         task = self._tasks.get(session_id)
-        if task is None or task.done():
+        turn = self._turns.get(session_id)
+        if task is None or turn is None or task.done():
             return False
-        task.cancel()
+        turn.cancel()
         await asyncio.wait([task])
         return True
 
@@ -299,8 +390,31 @@ class Runtime:
 
     def respond_approval(self, approval_id: str, decision: ApprovalDecision, reason: str | None = None) -> None:
         """Answer a pending approval. Raises ApprovalNotPending (unknown or already answered),
-        ValueError (a decision the request does not offer)."""
-        self.approvals.resolve(approval_id, decision, reason)
+        ValueError (a decision the request does not offer). In-process callers only: it needs
+        the in-memory channel; the server uses :meth:`answer_approval`."""
+        self._local_channel().resolve_now(approval_id, decision, reason)
+
+    async def answer_approval(self, approval_id: str, decision: ApprovalDecision, reason: str | None = None) -> None:
+        """:meth:`respond_approval` through any approval channel."""
+        await self.approvals.resolve(approval_id, decision, reason)
+
+    async def answer_approvals(self, approval_ids: list[str], decision: ApprovalDecision,
+                               reason: str | None = None) -> list[str | None]:
+        """:meth:`respond_approvals` through any approval channel."""
+        errors: list[str | None] = []
+        for approval_id in approval_ids:
+            try:
+                await self.approvals.resolve(approval_id, decision, reason)
+            except (ApprovalNotPending, ValueError) as exc:
+                errors.append(str(exc))
+            else:
+                errors.append(None)
+        return errors
+
+    def _local_channel(self) -> InMemoryApprovalChannel:
+        if not isinstance(self.approvals, InMemoryApprovalChannel):
+            raise TypeError("respond_approval needs the in-memory approval channel; use answer_approval")
+        return self.approvals
 
     def respond_approvals(self, approval_ids: list[str], decision: ApprovalDecision,
                           reason: str | None = None) -> list[str | None]:
@@ -309,7 +423,7 @@ class Runtime:
         errors: list[str | None] = []
         for approval_id in approval_ids:
             try:
-                self.approvals.resolve(approval_id, decision, reason)
+                self._local_channel().resolve_now(approval_id, decision, reason)
             except (ApprovalNotPending, ValueError) as exc:
                 errors.append(str(exc))
             else:
@@ -323,6 +437,28 @@ class Runtime:
     def subscribe_stored(self, session_id: str, after_seq: int = 0) -> AsyncIterator[list[StoredEvent]]:
         """The same in batches of stored events, each one's JSON as journaled (what servers send)."""
         return self.journal.subscribe_stored(session_id, after_seq)
+
+    # -- reads the server needs (it reaches the store only through the runtime) ---------------
+
+    async def fork_session(self, session_id: str, turn_id: str | None = None) -> SessionInfo:
+        """A copy of the session up to and including ``turn_id`` (all of it when None). Raises NotFound."""
+        return await self.store.fork_session(session_id, turn_id)
+
+    async def list_workspaces(self) -> list[tuple[str, int, datetime | None]]:
+        """``(path, session count, last active)`` of every workspace with a session, most recent first."""
+        return await self.store.list_workspaces()
+
+    async def allowed_tools(self, session_id: str) -> list[str]:
+        """The patterns a person allowed for the rest of the session ('session' answers)."""
+        return await self.store.allowed_tools(session_id)
+
+    async def last_seq(self, session_id: str) -> int:
+        """The newest committed seq of the session (0 when none)."""
+        return await self.store.last_seq(session_id)
+
+    async def journal_page(self, session_id: str, after_seq: int, limit: int = 1000) -> list[StoredEvent]:
+        """Up to ``limit`` stored events with a seq greater than ``after_seq``, in seq order."""
+        return await self.store.stored_events_after(session_id, after_seq, limit)
 
 
 __all__ = [

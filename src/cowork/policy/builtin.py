@@ -4,7 +4,9 @@ Hard denies (a call is run only after a person approves that one call; never in 
 never by yolo, never by a rule or an "always in this session" answer):
 
 - reading or writing a credential store (``~/.ssh``, ``~/.aws``, ``~/.gnupg`` and the others of
-  :data:`cowork.policy.sandbox.CREDENTIAL_PATHS`) or ``$COWORK_HOME`` (database, keys, tokens);
+  :data:`cowork.sandbox.CREDENTIAL_PATHS`), or ``$COWORK_HOME`` (database, keys, tokens)
+  from a shell command;
+- writing an existing file that has more than one hard link;
 - writing inside ``.git`` (any ``.git`` folder of the workspace) or the workspace's ``.cowork``;
 - deleting or overwriting anything outside the workspace (``rm``, ``mv``, ``cp``/``ln``/``install``
   targets, ``tee``, ``truncate``, ``shred``, ``dd of=``, redirections), except ``/dev/null`` and
@@ -12,16 +14,22 @@ never by yolo, never by a rule or an "always in this session" answer):
 - ``sudo``, ``su``, ``doas``, ``pkexec``; ``mkfs*``, ``wipefs``; ``dd of=/dev/...``; fork bombs;
   downloaded code run by a shell or interpreter (``curl … | sh``, ``bash <(curl …)``,
   ``sh -c "$(curl …)"``, ``eval "$(wget …)"``).
+
+Refused outright (no person, mode or rule lifts it): a file tool (``read``, ``write``, ``edit``,
+``ls``, ``glob``, ``grep``: a ``paths`` trait) on ``$COWORK_HOME``, wherever it lies, inside the
+workspace included. The tools refuse it themselves as well (:mod:`cowork.tools.paths`).
 """
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from .commands import SHELLS, SimpleCommand, resolve_word
 from .rules import Rule
-from .sandbox import CREDENTIAL_PATHS
+from ..sandbox.environment import CREDENTIAL_PATHS
 
 READ_ONLY_COMMANDS = (
     "ls *", "pwd", "echo *", "printf *", "cat *", "head *", "tail *", "wc *", "grep *", "rg *", "diff *",
@@ -61,11 +69,13 @@ _WRITES_LAST = {"cp": ("-t", "-S"), "ln": ("-t", "-S"), "install": ("-t", "-m", 
 class Finding:
     """Something the built-in layer has to say about a call: ``rule`` (``builtin:hard-deny:ssh``),
     ``reason`` for people; ``hard`` False means "ask a person" (e.g. a target that cannot be
-    known before the command runs)."""
+    known before the command runs); ``refuse`` means denied whatever anyone says."""
 
     rule: str
     reason: str
     hard: bool = True
+    refuse: bool = False
+    """Denied outright, in every mode, whatever a person or a rule says (a deny rule's id wins)."""
 
 
 def credential_roots(home: Path, cowork_home: Path) -> list[tuple[str, Path]]:
@@ -91,14 +101,25 @@ class Places:
         return path == self.workspace or path.is_relative_to(self.workspace)
 
 
-def path_findings(path: Path, write: bool, places: Places) -> list[Finding]:
-    """Hard denies for a tool reading (or, with ``write``, writing) ``path`` (absolute, normalised)."""
+def path_findings(path: Path, write: bool, places: Places, *, shell: bool = False) -> list[Finding]:
+    """Hard denies for a tool reading (or, with ``write``, writing) ``path`` (absolute, normalised).
+
+    ``$COWORK_HOME`` (and anything in it) is refused outright for the file tools (``shell`` False),
+    wherever it lies, the workspace included; a shell command's words naming it (``shell``) get
+    a hard deny, since the sandbox hides the folder anyway. Writing an existing regular file with
+    more than one hard link is a hard deny too (another name of it may lie outside the workspace;
+    the file tools replace the name they write, so the other names keep their content)."""
     found = []
     for label, root in credential_roots(places.home, places.cowork_home):
-        if (path == root or path.is_relative_to(root)) and not (label == "cowork-home" and places.inside(path)):
+        if path == root or path.is_relative_to(root):
             verb = "writes" if write else "reads"
-            where = "cowork's own state ($COWORK_HOME)" if label == "cowork-home" else f"a credential store ({root})"
-            found.append(Finding(f"builtin:hard-deny:{label}", f"{verb} {path}, in {where}"))
+            if label == "cowork-home":
+                found.append(Finding(f"builtin:hard-deny:{label}",
+                                     f"{verb} {path}, in cowork's own state ($COWORK_HOME {root}), which "
+                                     + ("the agent never touches" if not shell else "commands cannot see"),
+                                     refuse=not shell))
+            else:
+                found.append(Finding(f"builtin:hard-deny:{label}", f"{verb} {path}, in a credential store ({root})"))
             break
     if not write:
         return found
@@ -108,10 +129,37 @@ def path_findings(path: Path, write: bool, places: Places) -> list[Finding]:
             found.append(Finding("builtin:hard-deny:git-internals", f"writes inside .git ({path})"))
         elif parts[:1] == (".cowork",):
             found.append(Finding("builtin:hard-deny:cowork-folder", f"writes inside the workspace's .cowork ({path})"))
+        links = _hard_links(path)
+        if links > 1:
+            found.append(Finding("builtin:hard-deny:hard-link",
+                                 f"writes {path}, a file with {links} hard links (another name of it may lie "
+                                 "outside the workspace; the write replaces this name only)"))
     elif not _scratch(path, places):
         found.append(Finding("builtin:hard-deny:outside-workspace",
                              f"deletes or overwrites {path}, outside the workspace {places.workspace}"))
     return found
+
+
+def real_path(path: Path) -> Path:
+    """``path`` (absolute) with its symlinks resolved, like ``Path.resolve(strict=False)``, but
+    never raising: a path whose folders change while it is resolved (``realpath`` can fail when a
+    folder is swapped for a symlink by another process) is tried again, then normalised
+    lexically. The file tools do not rely on this answer: they open beneath the workspace."""
+    for _ in range(3):
+        try:
+            return path.resolve(strict=False)
+        except (OSError, RuntimeError):
+            continue
+    return Path(os.path.normpath(path))
+
+
+def _hard_links(path: Path) -> int:
+    """``st_nlink`` of ``path`` when it is an existing regular file (not followed), else 0."""
+    try:
+        st = os.stat(path, follow_symlinks=False)
+    except (OSError, ValueError):
+        return 0
+    return st.st_nlink if stat.S_ISREG(st.st_mode) else 0
 
 
 def command_findings(cmd: SimpleCommand, places: Places) -> list[Finding]:
@@ -153,11 +201,11 @@ def _path_words(cmd: SimpleCommand, places: Places) -> list[Finding]:
             found.append(Finding("builtin:unknown-target", f"cannot tell which file {target!r} is before it runs",
                                  hard=False))
         else:
-            found += path_findings(path, True, places)
+            found += path_findings(path, True, places, shell=True)
     for word in reads:
         path = _resolve(word, cmd.cwd, places)
         if path is not None:
-            found += [f for f in path_findings(path, False, places) if f not in found]
+            found += [f for f in path_findings(path, False, places, shell=True) if f not in found]
     return _unique(found)
 
 

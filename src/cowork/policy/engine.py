@@ -9,9 +9,12 @@ strongest outcome is the one named). A call no rule decides gets its mode's outc
 (except the built-in read-only commands); ``yolo`` turns every ask into allow — except hard denies
 (:mod:`.builtin`), which always ask a person for that one call (and are denied in read-only mode).
 
-A ``bash`` command is split into its simple commands (:mod:`.commands`); each is decided on its
-own, and so is each file it redirects output into, and each construct that cannot be analysed
-(ask). The call's outcome is the strongest of them.
+The policy never names a tool: it reads the call's traits (:class:`CallTraits`, which a tool's
+``ToolTraits`` satisfies). A shell command (``command_arg``) is split into its simple commands
+(:mod:`.commands`); each is decided on its own, and so is each file it redirects output into, and
+each construct that cannot be analysed (ask). Each workspace path argument (``paths``) is confined
+on its own, and a URL argument (``url_arg``) is matched by its host. The call's outcome is the
+strongest of its parts.
 """
 
 from __future__ import annotations
@@ -20,22 +23,49 @@ import functools
 import logging
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from ..config import cowork_home
-from .builtin import BUILTIN_RULES, Finding, Places, command_findings, is_sink, path_findings
+from .builtin import BUILTIN_RULES, Finding, Places, command_findings, is_sink, path_findings, real_path
 from .commands import SimpleCommand, analyse, resolve_word
-from .modes import EDIT_TOOLS, check_mode, mode_outcome
+from .modes import check_mode, mode_outcome
 from .rules import STRENGTH, Outcome, Rule, load_rules, session_rule
 from .trust import is_trusted
 
 log = logging.getLogger(__name__)
 
-FILE_TOOLS = {"read": False, "ls": False, "glob": False, "grep": False, "write": True, "edit": True}
-"""Tools whose ``path`` argument the policy checks, and whether they write it."""
+
+
+class CallTraits(Protocol):
+    """What the policy reads of the tool a call is for (see ``cowork.tools.base.ToolTraits``)."""
+
+    @property
+    def mutating(self) -> bool: ...
+    @property
+    def destructive(self) -> bool: ...
+    @property
+    def edits_files(self) -> bool: ...
+    @property
+    def paths(self) -> Mapping[str, str]: ...
+    @property
+    def command_arg(self) -> str | None: ...
+    @property
+    def url_arg(self) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class PlainTraits:
+    """The traits of a tool the policy knows nothing about but whether it can change something."""
+
+    mutating: bool = True
+    destructive: bool = True
+    edits_files: bool = False
+    paths: Mapping[str, str] = field(default_factory=dict)
+    command_arg: str | None = None
+    url_arg: str | None = None
 
 _URL = re.compile(r"(?i)\b(?:https?|ftp|wss?|git|ssh|sftp|rsync)://(?:[^/\s@]+@)?(\[[^\]/]+\]|[^/\s:?#]+)")
 _SCP = re.compile(r"^[\w.-]+@([\w.-]+):")
@@ -91,14 +121,16 @@ class Policy:
     rules: tuple[Rule, ...]
     notes: tuple[str, ...] = ()
 
-    def decide(self, tool: str, arguments: Mapping[str, Any], *, mutating: bool, mode: str,
-               session: Iterable[str] = ()) -> Decision:
-        """Decide one call of ``tool`` with its validated ``arguments``. ``mutating``: the tool can
-        change something; ``session``: the session's "always" patterns. Raises ValueError for an
-        unknown mode."""
+    def decide(self, tool: str, arguments: Mapping[str, Any], *, mode: str, traits: CallTraits | None = None,
+               mutating: bool = True, session: Iterable[str] = ()) -> Decision:
+        """Decide one call of ``tool`` with its validated ``arguments``. ``traits``: what the tool
+        is (without them, a tool that can change something when ``mutating``, with no argument
+        the policy analyses); ``session``: the session's "always" patterns. Raises ValueError for
+        an unknown mode."""
         check_mode(mode)
+        traits = traits if traits is not None else PlainTraits(mutating=mutating)
         rules = [r for r in (*self.rules, *session_rules(tuple(session))) if r.covers_tool(tool)]
-        return _combine(list(self._verdicts(tool, arguments, mutating, mode, rules)))
+        return _combine(list(self._verdicts(tool, arguments, traits, mode, rules)))
 
     def tool_outcome(self, tool: str, *, mutating: bool, mode: str, session: Iterable[str] = ()) -> Outcome:
         """What a call of ``tool`` gets from the rules that cover the whole tool and the mode
@@ -110,29 +142,34 @@ class Policy:
 
     # -- the parts of a call ---------------------------------------------------------------------
 
-    def _verdicts(self, tool: str, args: Mapping[str, Any], mutating: bool, mode: str,
+    def _verdicts(self, tool: str, args: Mapping[str, Any], traits: CallTraits, mode: str,
                   rules: list[Rule]) -> Iterator[_Verdict]:
         whole = [r for r in rules if r.kind in ("tool", "mcp")]
         places = self.places
-        if tool == "bash":
-            yield from self._bash(str(args.get("command", "")), mode, rules, whole)
-        elif tool in FILE_TOOLS:
-            raw = str(args.get("path") or ".")
+        mutating = traits.mutating
+        analysed = False
+        if traits.command_arg:
+            analysed = True
+            yield from self._bash(tool, str(args.get(traits.command_arg) or ""), mode, rules, whole)
+        for name, access in traits.paths.items():
+            analysed = True
+            raw = str(args.get(name) or ".")
             given = Path(raw).expanduser() if raw.startswith("~") else Path(raw)
-            path = (given if given.is_absolute() else places.workspace / given).resolve(strict=False)
-            write = FILE_TOOLS[tool]
+            path = real_path(given if given.is_absolute() else places.workspace / given)
             matched = whole + [r for r in rules if r.matches_path(path, places.workspace, places.home)]
-            yield _judge(f"{tool} {_show(path, places)}", matched, path_findings(path, write, places), mode,
-                         mutating=mutating, edit_inside=tool in EDIT_TOOLS and places.inside(path),
-                         suggestion=tool)
-        elif tool == "web_fetch":
-            host = _host(str(args.get("url", "")))
+            edit_inside = traits.edits_files and not traits.destructive and places.inside(path)
+            yield _judge(f"{tool} {_show(path, places)}", matched, path_findings(path, access == "write", places),
+                         mode, mutating=mutating, edit_inside=edit_inside, suggestion=tool)
+        if traits.url_arg:
+            analysed = True
+            url = args.get(traits.url_arg)
+            host = _host(str(url or ""))
             matched = whole + [r for r in rules if host and r.matches_host(host)]
-            yield _judge(f"fetch {host or args.get('url')!r}", matched, [], mode, mutating=mutating, suggestion=None)
-        else:
+            yield _judge(f"fetch {host or url!r}", matched, [], mode, mutating=mutating, suggestion=None)
+        if not analysed:
             yield _judge(tool, whole, [], mode, mutating=mutating, suggestion=tool)
 
-    def _bash(self, command: str, mode: str, rules: list[Rule], whole: list[Rule]) -> Iterator[_Verdict]:
+    def _bash(self, tool: str, command: str, mode: str, rules: list[Rule], whole: list[Rule]) -> Iterator[_Verdict]:
         places = self.places
         analysis = analyse(command, places.workspace, places.home)
         for problem in analysis.problems:
@@ -157,7 +194,7 @@ class Policy:
                 matched += [r for r in by_outcome_domain if r.outcome != "allow" and any(map(r.matches_host, hosts))]
                 pattern = cmd.text() + (" *" if cmd.open_ended else "")
                 verdict = _judge(_label(cmd), matched, findings, mode, mutating=True, hosts=hosts,
-                                 suggestion=f"bash:{pattern}")
+                                 suggestion=f"{tool}:{pattern}")
                 if verdict.outcome != "deny" and (any_network or any(
                         r.outcome == "allow" and r.matches_host(h) for r in by_outcome_domain for h in hosts)):
                     verdict = _with_network(verdict)
@@ -182,6 +219,9 @@ def _judge(label: str, matched: Sequence[Rule], findings: Sequence[Finding], mod
     network = bool(hosts)
     if best is not None and best.outcome == "deny":
         return _Verdict("deny", best.id, _because(label, best, "denied"))
+    refused = [f for f in findings if f.refuse]
+    if refused:  # no person can lift these (a file tool on cowork's own state)
+        return _Verdict("deny", refused[0].rule, f"{label}: {refused[0].reason}")
     if hard:
         if mode == "read-only":
             return _Verdict("deny", hard[0].rule, f"{label}: {hard[0].reason} (the session is read-only)")

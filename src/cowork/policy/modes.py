@@ -1,8 +1,9 @@
 """Session modes: what happens to a call that no rule decides.
 
-- ``default``: reads run; edits (``write``, ``edit``, a ``bash`` redirection into a file), shell
+- ``default``: reads run; edits (a file-editing tool, a shell redirection into a file), shell
   commands and other tools that can change something ask a person.
-- ``accept-edits``: as ``default``, but edits inside the workspace run without asking.
+- ``accept-edits``: as ``default``, but edits inside the workspace run without asking (a call of a
+  tool whose traits say it ``edits_files`` and is not ``destructive``, or a shell redirection).
 - ``read-only``: nothing that can change anything runs, whatever the rules say (the plan-only
   mode); only the built-in read-only commands (``ls``, ``git status``...) run in ``bash``.
 - ``yolo``: everything runs without asking, except hard denies and deny rules.
@@ -19,7 +20,6 @@ MODE_HELP = {
     "read-only": "never change anything (plan only)",
     "yolo": "never ask, except for hard denies",
 }
-EDIT_TOOLS = frozenset({"write", "edit"})
 
 
 def check_mode(mode: str) -> str:

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from ..tools.paths import glob_to_regex
+from .._util.globs import glob_to_regex
 
 Outcome = Literal["allow", "ask", "deny"]
 OUTCOMES: tuple[Outcome, ...] = ("allow", "ask", "deny")

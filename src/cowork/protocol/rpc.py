@@ -27,6 +27,26 @@ PROTOCOL_VERSION = "1"
 that does not speak it should disconnect."""
 
 
+# -- limits (docs/protocol.md#limits): strings and lists a request may carry ---------------------
+
+MAX_SEQ = 2**63 - 1
+"""Largest ``seq`` (and ``afterSeq``): the signed 64-bit range the store keeps."""
+MAX_TITLE_CHARS = 500
+"""Longest session title, in characters."""
+MAX_TEXT_CHARS = 1024 * 1024
+"""Longest text of one input part, in characters (a message that long still fits a 4 MiB request)."""
+MAX_INPUT_PARTS = 100
+MAX_ID_CHARS = 200
+MAX_PATH_CHARS = 4096
+MAX_PATHS = 1000
+
+Id = Annotated[str, Field(max_length=MAX_ID_CHARS)]
+"""A session, turn, approval or checkpoint id (or a prefix of one)."""
+Title = Annotated[str, Field(max_length=MAX_TITLE_CHARS)]
+ModelName = Annotated[str, Field(max_length=200, description="'provider:model'")]
+PathText = Annotated[str, Field(max_length=MAX_PATH_CHARS)]
+
+
 class Wire(BaseModel):
     """camelCase on the wire, snake_case in Python; unknown fields are refused."""
 
@@ -45,8 +65,8 @@ class Empty(Wire):
 
 class ClientInfo(Wire):
     model_config = ConfigDict(extra="allow")
-    name: str
-    version: str | None = None
+    name: str = Field(max_length=200)
+    version: str | None = Field(default=None, max_length=200)
 
 
 EVENT_BATCH_MAX = 500
@@ -62,11 +82,11 @@ class ClientCapabilities(Wire):
 
 
 class InitializeParams(Wire):
-    protocol_version: str = Field(description="The protocol version the client speaks, e.g. '1'.")
+    protocol_version: str = Field(max_length=32, description="The protocol version the client speaks, e.g. '1'.")
     client_info: ClientInfo
     capabilities: ClientCapabilities = Field(default_factory=ClientCapabilities)
     auth_token: str | None = Field(
-        default=None, description="Bearer token, for clients that cannot set an Authorization header.")
+        default=None, max_length=1000, description="Bearer token, for clients that cannot set an Authorization header.")
 
 
 class ServerInfo(Wire):
@@ -96,9 +116,9 @@ class InitializeResult(Wire):
 
 
 class SessionCreateParams(Wire):
-    workspace: str = Field(description="Absolute path of an existing folder.")
-    model: str | None = Field(default=None, description="'provider:model'; default: the server's default model.")
-    title: str | None = None
+    workspace: PathText = Field(description="Absolute path of an existing folder.")
+    model: ModelName | None = Field(default=None, description="'provider:model'; default: the server's default model.")
+    title: Title | None = None
     mode: Mode | None = None
 
 
@@ -107,8 +127,8 @@ class SessionResult(Wire):
 
 
 class SessionListParams(Wire):
-    workspace: str | None = Field(default=None, description="Only sessions of this workspace.")
-    cursor: str | None = Field(default=None, description="nextCursor of the previous page.")
+    workspace: PathText | None = Field(default=None, description="Only sessions of this workspace.")
+    cursor: str | None = Field(default=None, max_length=1000, description="nextCursor of the previous page.")
     limit: int = Field(default=50, ge=1, le=500)
 
 
@@ -118,25 +138,25 @@ class SessionListResult(Wire):
 
 
 class SessionIdParams(Wire):
-    session_id: str
+    session_id: Id
 
 
 class SessionUpdateParams(Wire):
-    session_id: str
-    title: str | None = None
-    model: str | None = None
+    session_id: Id
+    title: Title | None = None
+    model: ModelName | None = None
     mode: Mode | None = None
 
 
 class SessionForkParams(Wire):
-    session_id: str
-    turn_id: str | None = Field(
+    session_id: Id
+    turn_id: Id | None = Field(
         default=None, description="Keep the conversation up to and including this turn; default: all of it.")
 
 
 class SubscribeParams(Wire):
-    session_id: str
-    after_seq: int = Field(default=0, ge=0, description="Replay journaled events with a greater seq first.")
+    session_id: Id
+    after_seq: int = Field(default=0, ge=0, le=MAX_SEQ, description="Replay journaled events with a greater seq first.")
 
 
 class SubscribeResult(Wire):
@@ -148,15 +168,15 @@ class SubscribeResult(Wire):
 
 class TextInput(Wire):
     type: Literal["text"] = "text"
-    text: str
+    text: str = Field(max_length=MAX_TEXT_CHARS)
 
 
 InputPart = Annotated[TextInput, Field(discriminator="type")]
 
 
 class TurnStartParams(Wire):
-    session_id: str
-    input: list[InputPart] = Field(min_length=1)
+    session_id: Id
+    input: list[InputPart] = Field(min_length=1, max_length=MAX_INPUT_PARTS)
     client_message_id: str | None = Field(
         default=None, max_length=200,
         description="Makes the call idempotent: a retry with the same id returns the same turn.")
@@ -168,8 +188,8 @@ class TurnStartResult(Wire):
 
 
 class TurnSteerParams(Wire):
-    session_id: str
-    input: list[InputPart] = Field(min_length=1)
+    session_id: Id
+    input: list[InputPart] = Field(min_length=1, max_length=MAX_INPUT_PARTS)
 
 
 class TurnSteerResult(Wire):
@@ -184,8 +204,8 @@ class TurnInterruptResult(Wire):
 
 
 class ApprovalRespondParams(Wire):
-    approval_id: str | None = Field(default=None, description="The approval to answer (or give approvalIds).")
-    approval_ids: list[str] | None = Field(
+    approval_id: Id | None = Field(default=None, description="The approval to answer (or give approvalIds).")
+    approval_ids: list[Id] | None = Field(
         default=None, min_length=1, max_length=100,
         description="Several pending approvals answered alike, each on its own (instead of approvalId).")
     decision: ApprovalDecision
@@ -214,7 +234,7 @@ class ApprovalRespondResult(Wire):
 
 
 class CheckpointListParams(Wire):
-    session_id: str
+    session_id: Id
     limit: int = Field(default=200, ge=1, le=1000)
 
 
@@ -223,8 +243,9 @@ class CheckpointListResult(Wire):
 
 
 class CheckpointDiffParams(Wire):
-    checkpoint_id: str
-    paths: list[str] | None = Field(default=None, description="Only these files or folders (relative or absolute).")
+    checkpoint_id: Id
+    paths: list[PathText] | None = Field(default=None, max_length=MAX_PATHS,
+                                         description="Only these files or folders (relative or absolute).")
 
 
 class CheckpointDiffResult(Wire):
@@ -234,10 +255,12 @@ class CheckpointDiffResult(Wire):
 
 
 class CheckpointRestoreParams(Wire):
-    checkpoint_id: str
-    paths: list[str] | None = Field(default=None, description="Only these files or folders; default: everything.")
+    checkpoint_id: Id
+    paths: list[PathText] | None = Field(default=None, max_length=MAX_PATHS,
+                                         description="Only these files or folders; default: everything.")
     preview: bool = Field(default=True, description="Only say what would change (the default); false applies it.")
-    overwrite: list[str] = Field(default_factory=list, description="Conflicting paths the person agreed to lose.")
+    overwrite: list[PathText] = Field(default_factory=list, max_length=MAX_PATHS,
+                                      description="Conflicting paths the person agreed to lose.")
     force: bool = Field(default=False, description="Overwrite every conflicting path.")
 
 
@@ -254,8 +277,8 @@ class CheckpointRestoreResult(Wire):
 
 
 class TurnRewindParams(Wire):
-    session_id: str
-    turn_id: str = Field(description="Go back to before this turn: it and every later turn are rewound.")
+    session_id: Id
+    turn_id: Id = Field(description="Go back to before this turn: it and every later turn are rewound.")
     restore: RestoreTarget = "both"
     force: bool = Field(default=False, description="With code: overwrite files a person edited too.")
 
@@ -283,7 +306,7 @@ class ModelsListResult(Wire):
 
 
 class ToolsListParams(Wire):
-    session_id: str | None = Field(default=None, description="Include what the session's policy decides.")
+    session_id: Id | None = Field(default=None, description="Include what the session's policy decides.")
 
 
 class ToolEntry(Wire):
@@ -366,6 +389,8 @@ class ErrorCode:
     INTERNAL_ERROR = -32603
     NOT_INITIALIZED = -32001
     UNAUTHORIZED = -32002  # missing or wrong token
+    FORBIDDEN = -32005  # a Host or Origin header that does not name this server (DNS rebinding, cross-site)
+    RESPONSE_TOO_LARGE = -32006  # the answer would be larger than the server's answer limit
     READ_ONLY = -32003  # the token is read-only and the method changes something
     NOT_FOUND = -32004  # unknown session, turn or workspace folder
     TURN_IN_PROGRESS = -32010  # turn/start (or session/delete) while a turn runs
@@ -374,6 +399,7 @@ class ErrorCode:
     CLIENT_MESSAGE_CONFLICT = -32013  # clientMessageId reused with a different input
     MODEL_CONFIG = -32020  # unknown provider, missing API key, model failed to load
     CHECKPOINT_UNAVAILABLE = -32030  # checkpoints are off, or the shadow repository cannot be read or written
+    STORAGE_UNAVAILABLE = -32040  # the database file was deleted or replaced (restart the server), or stays locked
 
 
 ERROR_NAMES: dict[int, str] = {
@@ -398,6 +424,8 @@ class RpcError(Exception):
 
 
 __all__ = [
+    "MAX_ID_CHARS", "MAX_INPUT_PARTS", "MAX_PATHS", "MAX_PATH_CHARS", "MAX_SEQ", "MAX_TEXT_CHARS", "MAX_TITLE_CHARS",
+    "Id", "ModelName", "PathText", "Title",
     "EVENT_BATCH_MAX", "EVENT_NOTIFICATION", "ERROR_NAMES", "METHODS", "PROTOCOL_VERSION", "ApprovalAnswer", "ApprovalRespondParams",
     "ApprovalRespondResult", "Capabilities",
     "ClientCapabilities", "ClientInfo", "Empty", "ErrorCode", "InitializeParams", "InitializeResult", "InputPart", "Method",

@@ -95,9 +95,10 @@ def build_model(spec: ModelSpec, *, base_url: str | None = None) -> Model:
     """
     key = _key(spec.provider)
     if spec.provider == "openai":
-        from openai import AsyncOpenAI
         from pydantic_ai.models.openai import OpenAIChatModel
         from pydantic_ai.providers.openai import OpenAIProvider
+
+        from .openai_client import PassthroughOpenAI
 
         url = openai_base_url(base_url)
         if not key and not url:
@@ -105,7 +106,7 @@ def build_model(spec: ModelSpec, *, base_url: str | None = None) -> Model:
                 "openai: no API key. Run `cowork auth set openai` or set OPENAI_API_KEY, or OPENAI_BASE_URL / "
                 "--base-url for an OpenAI-compatible server"
             )
-        client = AsyncOpenAI(api_key=key or "not-needed", base_url=url, max_retries=0)
+        client = PassthroughOpenAI(api_key=key or "not-needed", base_url=url, max_retries=0)
         return OpenAIChatModel(spec.name, provider=OpenAIProvider(openai_client=client))
     if spec.provider == "anthropic":
         if not key:

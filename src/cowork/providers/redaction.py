@@ -11,11 +11,12 @@ that short, and redacting them would mangle ordinary text).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 
-from .secrets import KEY_VARIABLES, SecretStoreError, secret_store
+from .secrets import KEY_VARIABLES, SecretStore, SecretStoreError, secret_store
 
 MIN_SECRET_LEN = 8
 REDACTED = "[redacted]"
@@ -29,7 +30,7 @@ def known_secrets() -> tuple[str, ...]:
     keys cannot be used either."""
     global _cache
     env = tuple(os.environ.get(v) for vs in KEY_VARIABLES.values() for v in vs)
-    store = secret_store()
+    store = _store_of(os.environ.get("COWORK_HOME"), os.environ.get("HOME"))
     stamp = (env, *(_stamp(p) for p in (store.path, store.key_path)))
     if _cache is not None and _cache[0] == stamp:
         return _cache[1]
@@ -44,6 +45,13 @@ def known_secrets() -> tuple[str, ...]:
     found = tuple(sorted((v for v in values if len(v) >= MIN_SECRET_LEN), key=len, reverse=True))
     _cache = (stamp, found)
     return found
+
+
+@functools.lru_cache(maxsize=8)
+def _store_of(cowork_home: str | None, home: str | None) -> SecretStore:
+    """The key store of the folder ``$COWORK_HOME`` (else ``$HOME/.cowork``) names, made once per value:
+    :func:`secret_store` resolves and creates the folder, which is too slow for every journal batch."""
+    return secret_store()
 
 
 def _stamp(path: os.PathLike[str]) -> tuple[int, int] | None:

@@ -29,16 +29,21 @@ from ..engine import Runtime
 from ..providers.redaction import install_log_redaction
 from . import rest
 from .auth import Auth
+from .guard import Guard, HostPolicy
 from .methods import Service
 from .ws import serve_websocket
 
 log = logging.getLogger(__name__)
 
 
-def create_app(runtime: Runtime, auth: Auth | None = None, *, close_runtime: bool = False) -> FastAPI:
+def create_app(runtime: Runtime, auth: Auth | None = None, *, close_runtime: bool = False,
+               hosts: HostPolicy | None = None) -> FastAPI:
     """The app over ``runtime``. ``auth`` defaults to a loopback server (no token needed);
-    ``close_runtime`` closes the runtime when the app shuts down."""
+    ``close_runtime`` closes the runtime when the app shuts down; ``hosts`` says which ``Host``
+    headers name this server (default: a loopback bind and ``$COWORK_ALLOWED_HOSTS``; see
+    :mod:`.guard`). Raises ValueError for a malformed ``COWORK_ALLOWED_HOSTS``."""
     auth = auth or Auth(require_token=False)
+    hosts = hosts or HostPolicy.for_bind("127.0.0.1")
     service = Service(runtime)
 
     @contextlib.asynccontextmanager
@@ -58,6 +63,7 @@ def create_app(runtime: Runtime, auth: Auth | None = None, *, close_runtime: boo
         await serve_websocket(ws, service, auth)
 
     rest.install(app, service, auth)
+    app.add_middleware(Guard, hosts=hosts)  # Host, Origin, body size and HEAD, before any route
     return app
 
 
@@ -127,7 +133,7 @@ class _Server(uvicorn.Server):
 async def serve(runtime: Runtime, sock: socket.socket, auth: Auth, on_ready: Callable[[str], None]) -> None:
     """Serve until SIGINT/SIGTERM, then close the runtime (running turns are journaled as
     interrupted; turns waiting for an approval are kept)."""
-    app = create_app(runtime, auth, close_runtime=True)
+    app = create_app(runtime, auth, close_runtime=True, hosts=HostPolicy.for_bind(sock.getsockname()[0]))
     server = _Server(_config(app), app)
     on_ready(url_of(sock))
     await server.serve(sockets=[sock])
@@ -151,9 +157,9 @@ class InProcessServer:
     _task: asyncio.Task[None]
 
     @classmethod
-    async def start(cls, runtime: Runtime) -> InProcessServer:
+    async def start(cls, runtime: Runtime, auth: Auth | None = None) -> InProcessServer:
         sock = bind("127.0.0.1", 0)
-        app = create_app(runtime)
+        app = create_app(runtime, auth)
         server = _Embedded(_config(app), app)
         task = asyncio.create_task(server.serve(sockets=[sock]), name="cowork server")
         while not server.started:

@@ -2,8 +2,8 @@
 
 - Bound to a loopback address (127.0.0.1, ::1, localhost), the server needs no token: only
   programs on this machine can reach it. A read-only token, if sent, still makes the caller
-  read-only. Browsers are kept out by refusing a WebSocket or request whose ``Origin`` is not a
-  loopback origin (a web page cannot turn the local server into its proxy).
+  read-only. Web pages are kept out by :mod:`.guard` (a ``Host`` that does not name the server, an
+  ``Origin`` that is not the server's own: a page cannot turn the local server into its proxy).
 - Bound to any other address, every request needs a token: ``Authorization: Bearer TOKEN`` on
   HTTP and on the WebSocket handshake, or ``authToken`` in ``initialize``.
 
@@ -11,7 +11,7 @@ Two tokens exist, generated on first need with :func:`secrets.token_urlsafe` (25
 once and stored with mode 0600 in ``$COWORK_HOME/server-token`` and
 ``$COWORK_HOME/server-token-read-only``. A read-only token may list and subscribe; it may not start
 turns, answer approvals or change anything, and what it is shown has workspace paths and the
-person's messages replaced by ``[redacted]``.
+person's words (messages, titles, the reason given when denying) replaced by ``[redacted]``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel
 
@@ -53,7 +52,7 @@ class Caller:
 
 
 class AuthError(Exception):
-    """Missing or wrong token, or a foreign browser origin."""
+    """A missing or wrong token."""
 
 
 def _read_or_create(path: Path) -> tuple[str, bool]:
@@ -97,6 +96,8 @@ class Auth:
 
     def caller(self, token: str | None) -> Caller:
         """The caller a token stands for. Raises :class:`AuthError`."""
+        if token and not token.isascii():  # tokens are ASCII; compare_digest refuses anything else
+            raise AuthError("the token is not valid for this server")
         if token:
             if self.read_only_token and hmac.compare_digest(token, self.read_only_token):
                 return Caller(read_only=True)
@@ -106,14 +107,6 @@ class Auth:
         if self.require_token:
             raise AuthError("this server needs a token: send 'Authorization: Bearer TOKEN' or authToken in initialize")
         return Caller()
-
-    def check_origin(self, origin: str | None) -> None:
-        """Refuse browser origins other than loopback ones on a server without tokens. Raises AuthError."""
-        if origin is None or self.require_token:
-            return
-        host = urlsplit(origin).hostname or ""
-        if not is_loopback(host):
-            raise AuthError(f"requests from the web origin {origin!r} are refused")
 
 
 def bearer(header: str | None) -> str | None:
@@ -126,8 +119,10 @@ def bearer(header: str | None) -> str | None:
 
 def redact(obj: BaseModel | dict[str, Any], workspaces: set[str]) -> dict[str, Any]:
     """A JSON-ready copy of a session, event or result without workspace paths and the person's
-    messages: ``text`` of ``turn.started`` and of ``user_message`` items, session titles (they are
-    taken from the first message) and every occurrence of a workspace path."""
+    words: ``text`` of ``turn.started`` and of ``user_message`` items, session titles (they are
+    taken from the first message), the ``reason`` of ``approval.resolved`` and the ``output`` and
+    ``summary`` of a denied ``tool_call`` item (both carry the reason a person gave when denying), and every
+    occurrence of a workspace path."""
     data = obj.model_dump(mode="json") if isinstance(obj, BaseModel) else obj
     text = json.dumps(data, ensure_ascii=False)
     for path in sorted(workspaces, key=len, reverse=True):
@@ -143,6 +138,12 @@ def _blank(value: Any) -> Any:
         kind = out.get("type")
         if kind in ("turn.started", "user_message") and "text" in out:
             out["text"] = REDACTED
+        if kind == "approval.resolved" and out.get("reason") is not None:
+            out["reason"] = REDACTED
+        if kind == "tool_call" and out.get("status") == "denied":
+            for key in ("output", "summary"):
+                if out.get(key) is not None:
+                    out[key] = REDACTED
         if "workspace" in out and isinstance(out["workspace"], str):
             out["workspace"] = REDACTED
         if "title" in out and isinstance(out.get("title"), str) and "last_seq" in out:  # a session

@@ -17,13 +17,20 @@ from typing import Any
 from pydantic import BaseModel
 
 from ..checkpoints import CheckpointUnavailable
-from ..engine import ApprovalNotPending, ClientMessageConflict, NoRunningTurn, Runtime, TurnInProgress
+from ..engine import (
+    ApprovalNotPending,
+    ClientMessageConflict,
+    NoRunningTurn,
+    NotFound,
+    Runtime,
+    StorageUnavailable,
+    TurnInProgress,
+)
+from ..engine.ids import complete_ids
 from ..policy import load_policy
 from ..protocol import rpc
 from ..protocol.rpc import ErrorCode, RpcError
 from ..providers import ModelConfigError, configured_models, default_model, parse_model
-from ..store import NotFound
-from ..tools import BUILTIN_TOOLS
 from .auth import Caller, redact
 
 _ERROR_CODES: tuple[tuple[type[Exception], int], ...] = (  # first match wins: subclasses before ValueError
@@ -34,6 +41,7 @@ _ERROR_CODES: tuple[tuple[type[Exception], int], ...] = (  # first match wins: s
     (ClientMessageConflict, ErrorCode.CLIENT_MESSAGE_CONFLICT),
     (ModelConfigError, ErrorCode.MODEL_CONFIG),
     (CheckpointUnavailable, ErrorCode.CHECKPOINT_UNAVAILABLE),
+    (StorageUnavailable, ErrorCode.STORAGE_UNAVAILABLE),
     (ValueError, ErrorCode.INVALID_PARAMS),
 )
 
@@ -87,15 +95,33 @@ class Service:
         spec = rpc.METHODS[method]
         if spec.mutating and caller.read_only:
             raise RpcError(ErrorCode.READ_ONLY, f"{method} changes something; this token is read-only")
-        with rpc_errors():
-            result = await self._handlers[method](params, caller)
+        try:
+            with rpc_errors():
+                params = await complete_ids(self.runtime, params)  # id prefixes a person typed (engine/ids.py)
+                result = await self._handlers[method](params, caller)
+        except RpcError:
+            raise
+        except Exception:
+            await self._gone(params)  # e.g. turn/start racing session/delete: the store's foreign key
+            raise
         if caller.read_only:
             return redact(result.model_dump(mode="json"), await self.workspaces())
         return result.model_dump(mode="json")
 
+    async def _gone(self, params: BaseModel) -> None:
+        """Raise NOT_FOUND when the session a failed call named no longer exists (it was deleted
+        while the call ran); return otherwise."""
+        session_id = getattr(params, "session_id", None)
+        if not isinstance(session_id, str):
+            return
+        try:
+            await self.runtime.get_session(session_id)
+        except NotFound:
+            raise RpcError(ErrorCode.NOT_FOUND, f"session {session_id!r} was deleted") from None
+
     async def workspaces(self) -> set[str]:
         """Every workspace path the store knows (what redaction hides)."""
-        return {path for path, _, _ in await self.runtime.store.list_workspaces()}
+        return {path for path, _, _ in await self.runtime.list_workspaces()}
 
     # -- sessions ------------------------------------------------------------------------------
 
@@ -128,7 +154,7 @@ class Service:
         return rpc.Empty()
 
     async def session_fork(self, p: rpc.SessionForkParams, caller: Caller) -> rpc.SessionResult:
-        return rpc.SessionResult(session=await self.runtime.store.fork_session(p.session_id, p.turn_id))
+        return rpc.SessionResult(session=await self.runtime.fork_session(p.session_id, p.turn_id))
 
     # -- turns ---------------------------------------------------------------------------------
 
@@ -145,9 +171,9 @@ class Service:
 
     async def approval_respond(self, p: rpc.ApprovalRespondParams, caller: Caller) -> rpc.ApprovalRespondResult:
         if p.approval_id is not None:
-            self.runtime.respond_approval(p.approval_id, p.decision, p.reason)
+            await self.runtime.answer_approval(p.approval_id, p.decision, p.reason)
             return rpc.ApprovalRespondResult()
-        errors = self.runtime.respond_approvals(p.approval_ids or [], p.decision, p.reason)
+        errors = await self.runtime.answer_approvals(p.approval_ids or [], p.decision, p.reason)
         return rpc.ApprovalRespondResult(results=[
             rpc.ApprovalAnswer(approval_id=i, answered=e is None, error=e)
             for i, e in zip(p.approval_ids or [], errors, strict=True)
@@ -156,18 +182,21 @@ class Service:
     # -- checkpoints ---------------------------------------------------------------------------
 
     async def turn_rewind(self, p: rpc.TurnRewindParams, caller: Caller) -> rpc.TurnRewindResult:
-        return await self.runtime.rewind_turn(p.session_id, p.turn_id, p.restore, p.force)
+        rewound = await self.runtime.rewind_turn(p.session_id, p.turn_id, p.restore, p.force)
+        return rpc.TurnRewindResult.model_validate(rewound, from_attributes=True)  # domain -> wire (same fields)
 
     async def checkpoint_list(self, p: rpc.CheckpointListParams, caller: Caller) -> rpc.CheckpointListResult:
         await self.runtime.get_session(p.session_id)
         return rpc.CheckpointListResult(checkpoints=await self.runtime.checkpoints.list(p.session_id, p.limit))
 
     async def checkpoint_diff(self, p: rpc.CheckpointDiffParams, caller: Caller) -> rpc.CheckpointDiffResult:
-        return await self.runtime.checkpoints.diff(p.checkpoint_id, p.paths)
+        diff = await self.runtime.checkpoints.diff(p.checkpoint_id, p.paths)
+        return rpc.CheckpointDiffResult.model_validate(diff, from_attributes=True)
 
     async def checkpoint_restore(self, p: rpc.CheckpointRestoreParams, caller: Caller) -> rpc.CheckpointRestoreResult:
-        return await self.runtime.checkpoints.restore(p.checkpoint_id, p.paths, preview=p.preview,
-                                                      overwrite=p.overwrite, force=p.force)
+        restored = await self.runtime.checkpoints.restore(p.checkpoint_id, p.paths, preview=p.preview,
+                                                          overwrite=p.overwrite, force=p.force)
+        return rpc.CheckpointRestoreResult.model_validate(restored, from_attributes=True)
 
     # -- catalogue -----------------------------------------------------------------------------
 
@@ -185,24 +214,25 @@ class Service:
 
     async def tools_list(self, p: rpc.ToolsListParams, caller: Caller) -> rpc.ToolsListResult:
         session = await self.runtime.get_session(p.session_id) if p.session_id else None
+        tools = self.runtime.tools(session)
         permission: dict[str, Any] = {}
         if session is not None:
-            allowed = await self.runtime.store.allowed_tools(session.id)
+            allowed = await self.runtime.allowed_tools(session.id)
             policy = await asyncio.to_thread(load_policy, Path(session.workspace))
             permission = {t.name: policy.tool_outcome(t.name, mutating=t.mutating, mode=session.mode, session=allowed)
-                          for t in BUILTIN_TOOLS.values()}
+                          for t in tools.values()}
         return rpc.ToolsListResult(tools=[
             rpc.ToolEntry(
                 name=t.name, description=t.description, parameters=t.parameters_schema(), mutating=t.mutating,
                 permission=permission.get(t.name),
             )
-            for t in BUILTIN_TOOLS.values()
+            for t in tools.values()
         ])
 
     async def workspace_list(self, p: rpc.Empty, caller: Caller) -> rpc.WorkspaceListResult:
         return rpc.WorkspaceListResult(workspaces=[
             rpc.WorkspaceEntry(path=path, session_count=count, last_active_at=last)
-            for path, count, last in await self.runtime.store.list_workspaces()
+            for path, count, last in await self.runtime.list_workspaces()
         ])
 
 

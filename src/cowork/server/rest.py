@@ -2,13 +2,16 @@
 
 The same operations as the JSON-RPC methods, with the same parameter names in JSON bodies and the
 same error codes in ``{"error": {"code", "message", "data"?}}`` bodies (HTTP status by kind:
-400/422 bad input, 401 token, 403 read-only, 404 not found, 409 conflict). Tokens go in
-``Authorization: Bearer``. OpenAPI is at ``/openapi.json``, browsable at ``/docs``.
+400/422 bad input, 401 token, 403 read-only or a foreign Host/Origin, 404 not found, 409
+conflict, 413 a body over 4 MiB — the last two from :mod:`.guard`, which also serves HEAD wherever
+GET is). Tokens go in ``Authorization: Bearer``. OpenAPI is at ``/openapi.json``, browsable at
+``/docs``.
 
 ``GET /sessions/{id}/events`` streams the journal as SSE
 (https://html.spec.whatwg.org/multipage/server-sent-events.html): ``id:`` is the event's ``seq``,
 ``event:`` its type, ``data:`` the event JSON. A reconnecting ``EventSource`` sends
-``Last-Event-ID`` and resumes right after it; ``after_seq`` does the same for the first request;
+``Last-Event-ID`` (a seq, else 400) and resumes right after it; ``after_seq`` does the same for
+the first request;
 ``follow=false`` ends the stream after the journal instead of following live events. Each
 event's stored JSON is written as it is, a page of the journal (or every live event that is
 ready) in one write, and an idle stream gets a ``: ping`` comment every :data:`PING_S` seconds.
@@ -16,13 +19,15 @@ ready) in one write, and an idle stream gets a ``: ping`` comment every :data:`P
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from pydantic import Field
 
 from .. import __version__
@@ -30,9 +35,14 @@ from ..protocol import ApprovalDecision, Mode, rpc
 from ..protocol.checkpoints import RestoreTarget
 from ..protocol.rpc import ErrorCode, RpcError
 from ..protocol.schema import protocol_json_schema
-from ..store import StoredEvent
 from .auth import Auth, AuthError, Caller, bearer, redact
+from .guard import is_head
 from .methods import Service, rpc_errors
+
+if TYPE_CHECKING:
+    from ..engine import StoredEvent  # the type only: the server reads the journal through the runtime
+
+log = logging.getLogger(__name__)
 
 PING_S = 15.0
 """Seconds of silence after which an event stream gets a keep-alive comment."""
@@ -42,27 +52,27 @@ HTTP_STATUS = {
     ErrorCode.METHOD_NOT_FOUND: 404, ErrorCode.NOT_FOUND: 404, ErrorCode.UNAUTHORIZED: 401,
     ErrorCode.READ_ONLY: 403, ErrorCode.TURN_IN_PROGRESS: 409, ErrorCode.NO_RUNNING_TURN: 409,
     ErrorCode.APPROVAL_NOT_PENDING: 409, ErrorCode.CLIENT_MESSAGE_CONFLICT: 409, ErrorCode.MODEL_CONFIG: 400,
-    ErrorCode.CHECKPOINT_UNAVAILABLE: 503,
+    ErrorCode.CHECKPOINT_UNAVAILABLE: 503, ErrorCode.STORAGE_UNAVAILABLE: 503,
 }
 
 
 class SessionPatch(rpc.Wire):
-    title: str | None = None
-    model: str | None = None
+    title: rpc.Title | None = None
+    model: rpc.ModelName | None = None
     mode: Mode | None = None
 
 
 class ForkBody(rpc.Wire):
-    turn_id: str | None = None
+    turn_id: rpc.Id | None = None
 
 
 class TurnBody(rpc.Wire):
-    input: list[rpc.InputPart] = Field(min_length=1)
+    input: list[rpc.InputPart] = Field(min_length=1, max_length=rpc.MAX_INPUT_PARTS)
     client_message_id: str | None = Field(default=None, max_length=200)
 
 
 class SteerBody(rpc.Wire):
-    input: list[rpc.InputPart] = Field(min_length=1)
+    input: list[rpc.InputPart] = Field(min_length=1, max_length=rpc.MAX_INPUT_PARTS)
 
 
 class ApprovalBody(rpc.Wire):
@@ -71,18 +81,18 @@ class ApprovalBody(rpc.Wire):
 
 
 class ApprovalsBody(ApprovalBody):
-    approval_ids: list[str] = Field(min_length=1, max_length=100)
+    approval_ids: list[rpc.Id] = Field(min_length=1, max_length=100)
 
 
 class Health(rpc.Wire):
     status: str
     version: str
+    storage: str | None = Field(default=None, description="Why the store stopped (status 'unavailable', HTTP 503).")
 
 
 def _caller(request: Request, authorization: Annotated[str | None, Header()] = None) -> Caller:
     auth: Auth = request.app.state.auth
     try:
-        auth.check_origin(request.headers.get("origin"))
         return auth.caller(bearer(authorization))
     except AuthError as exc:
         raise RpcError(ErrorCode.UNAUTHORIZED, str(exc)) from None
@@ -98,8 +108,12 @@ api = APIRouter(prefix="/api/v1")
 
 
 @api.get("/health", response_model=Health)
-async def health() -> dict[str, Any]:
-    """Liveness: answers without a token and without touching the store."""
+async def health(svc: Svc) -> Any:
+    """Liveness: answers without a token; checks the database file's identity (a ``stat``), no query."""
+    problem = svc.runtime.storage_problem()
+    if problem is not None:
+        body = {"status": "unavailable", "version": __version__, "storage": problem}
+        return JSONResponse(body, status_code=503)
     return {"status": "ok", "version": __version__}
 
 
@@ -182,9 +196,9 @@ class RewindBody(rpc.Wire):
 
 
 class RestoreBody(rpc.Wire):
-    paths: list[str] | None = None
+    paths: list[rpc.PathText] | None = Field(default=None, max_length=rpc.MAX_PATHS)
     preview: bool = True
-    overwrite: list[str] = Field(default_factory=list)
+    overwrite: list[rpc.PathText] = Field(default_factory=list, max_length=rpc.MAX_PATHS)
     force: bool = False
 
 
@@ -254,23 +268,35 @@ async def _journaled_session(session_id: str, svc: Svc, who: Who) -> _Target:
 async def events(
     target: Annotated[_Target, Depends(_journaled_session)],
     request: Request,
-    after_seq: Annotated[int, Query(ge=0)] = 0,
+    after_seq: Annotated[int, Query(ge=0, le=rpc.MAX_SEQ)] = 0,
     follow: bool = True,
     last_event_id: Annotated[str | None, Header()] = None,
-) -> StreamingResponse:
-    """The session's journal after ``after_seq`` (or ``Last-Event-ID``), then live events."""
-    if last_event_id and last_event_id.strip().isdigit():
-        after_seq = int(last_event_id)
+) -> Response:
+    """The session's journal after ``after_seq`` (or ``Last-Event-ID``), then live events.
+    Raises RpcError (-32600, HTTP 400) for a ``Last-Event-ID`` that is not a seq."""
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    if last_event_id is not None and last_event_id.strip():
+        after_seq = _seq_of(last_event_id)
+    if is_head(request.scope):  # the headers a GET would get, without starting the stream
+        return Response(media_type="text/event-stream", headers=headers)
     if follow:
         batches = target.service.runtime.subscribe_stored(target.session_id, after_seq)
     else:
         batches = _journal(target.service, target.session_id, after_seq)
     body = _sse(_until(batches, request.app.state.stopping), target)
-    return StreamingResponse(body, media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return StreamingResponse(body, media_type="text/event-stream", headers=headers)
 
 
-async def _sse(batches: AsyncIterator[list[StoredEvent] | None], target: _Target) -> AsyncIterator[bytes]:
+def _seq_of(last_event_id: str) -> int:
+    """The seq a ``Last-Event-ID`` names: ASCII digits within the signed 64-bit range."""
+    value = last_event_id.strip()
+    if not (value.isascii() and value.isdigit()) or int(value) > rpc.MAX_SEQ:
+        raise RpcError(ErrorCode.INVALID_REQUEST,
+                       f"Last-Event-ID {last_event_id[:40]!r} is not a seq (a whole number from 0 to {rpc.MAX_SEQ})")
+    return int(value)
+
+
+async def _sse(batches: "AsyncIterator[list[StoredEvent] | None]", target: _Target) -> AsyncIterator[bytes]:
     """Encode batches as SSE; ``None`` (silence) becomes a keep-alive comment."""
     async for batch in batches:
         if batch is None:
@@ -298,6 +324,15 @@ def install(app: FastAPI, service: Service, auth: Auth) -> None:
             f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors), errors)
         return JSONResponse({"error": error.to_wire()}, status_code=422)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        """Starlette's own refusals (no such route, a method the route lacks, a body that could
+        not be parsed — e.g. JSON nested too deeply) in the protocol's error shape."""
+        code = {400: ErrorCode.PARSE_ERROR, 404: ErrorCode.METHOD_NOT_FOUND, 405: ErrorCode.METHOD_NOT_FOUND}.get(
+            exc.status_code, ErrorCode.INVALID_REQUEST)
+        error = RpcError(code, str(exc.detail))
+        return JSONResponse({"error": error.to_wire()}, status_code=exc.status_code, headers=exc.headers)
+
     @app.exception_handler(Exception)
     async def _internal(request: Request, exc: Exception) -> JSONResponse:  # a bug; logged by uvicorn
         error = RpcError(ErrorCode.INTERNAL_ERROR, f"internal error: {type(exc).__name__}")
@@ -311,6 +346,7 @@ async def _until(batches: AsyncIterator[Any], stopping: asyncio.Event) -> AsyncI
     reconnecting client resumes with Last-Event-ID), with ``None`` after each :data:`PING_S`
     seconds of silence."""
     stop = asyncio.ensure_future(stopping.wait())
+    step: asyncio.Future[Any] | None = None
     try:
         while True:
             step = asyncio.ensure_future(anext(batches))
@@ -329,15 +365,37 @@ async def _until(batches: AsyncIterator[Any], stopping: asyncio.Event) -> AsyncI
             yield batch
     finally:
         stop.cancel()
-        await batches.aclose()  # type: ignore[attr-defined]
+        if step is not None and not step.done():
+            # The client went away while the generator is inside anext (this stream is being
+            # cancelled): close the generator once that step has unwound, outside this scope.
+            step.cancel()
+            step.add_done_callback(lambda _: _close_later(batches))
+        else:
+            await batches.aclose()  # type: ignore[attr-defined]
 
 
-async def _journal(service: Service, session_id: str, after_seq: int) -> AsyncIterator[list[StoredEvent]]:
+_closing: set[asyncio.Task[None]] = set()
+
+
+def _close_later(batches: AsyncIterator[Any]) -> None:
+    """Close a subscription's generator in the background, keeping the task until it is done."""
+    task = asyncio.ensure_future(batches.aclose())  # type: ignore[attr-defined]
+    _closing.add(task)
+
+    def done(t: asyncio.Task[None]) -> None:
+        _closing.discard(t)
+        if not t.cancelled() and t.exception() is not None:
+            log.debug("closing an event stream failed", exc_info=t.exception())
+
+    task.add_done_callback(done)
+
+
+async def _journal(service: Service, session_id: str, after_seq: int) -> "AsyncIterator[list[StoredEvent]]":
     """The journal as it stands now, then the end."""
-    store = service.runtime.store
-    end = await store.last_seq(session_id)
+    runtime = service.runtime
+    end = await runtime.last_seq(session_id)
     while after_seq < end:
-        page = [e for e in await store.stored_events_after(session_id, after_seq, 1000) if e.seq <= end]
+        page = [e for e in await runtime.journal_page(session_id, after_seq, 1000) if e.seq <= end]
         if not page:
             return
         yield page

@@ -3,8 +3,10 @@
 Frames are JSON-RPC 2.0 requests, notifications or batches (https://www.jsonrpc.org/specification).
 ``initialize`` must come first and is handled before the next frame is read; after it, requests
 run concurrently (at most :data:`MAX_IN_FLIGHT` per connection; reading pauses when that many are
-running, so a flood slows the sender down instead of growing memory) and their responses may come
-back in any order, matched by ``id``. A bad frame gets an error response and the connection stays.
+running, each member of a batch counting as one, so a flood slows the sender down instead of
+growing memory) and their responses may come back in any order, matched by ``id``. A batch holds at
+most :data:`MAX_BATCH` requests and an answer at most :data:`MAX_ANSWER_BYTES`. A bad frame gets an
+error response and the connection stays.
 
 ``session/subscribe`` starts a pump: after the response is sent, every journaled event of the
 session after ``afterSeq`` goes out as an ``event`` notification, then live events, in seq order.
@@ -24,6 +26,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from fastapi import WebSocket
+from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.websockets import WebSocketDisconnect
 
@@ -39,6 +42,12 @@ MAX_REQUEST_BYTES = 4 * 1024 * 1024
 """Larger requests get ``-32600`` and the connection stays open (frames over 16 MiB, the
 WebSocket layer's own limit, close it with code 1009)."""
 MAX_IN_FLIGHT = 64
+"""Requests running at once per connection; each member of a batch counts as one."""
+MAX_BATCH = MAX_IN_FLIGHT
+"""Longest batch: a longer one gets one ``-32600`` (``id`` null) and none of it runs."""
+MAX_ANSWER_BYTES = 16 * 1024 * 1024
+"""Largest answer frame. A response over it is replaced by ``-32006`` (its ``id`` kept); in a
+batch, so is every response after the one that would take the frame over it."""
 
 
 def _error(id_: Any, error: RpcError) -> dict[str, Any]:
@@ -49,6 +58,38 @@ def invalid_params(exc: ValidationError) -> RpcError:
     errors = exc.errors(include_url=False, include_context=False, include_input=False)
     problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'params'}: {e['msg']}" for e in errors)
     return RpcError(ErrorCode.INVALID_PARAMS, f"invalid params: {problems}", errors)
+
+
+def _decode(frame: str) -> Any:
+    """The JSON of a frame, or the :class:`RpcError` it is answered with: ``-32600`` when it is
+    larger than :data:`MAX_REQUEST_BYTES`, ``-32700`` when it is not JSON (or nested deeper than
+    the parser goes)."""
+    size = len(frame) if len(frame) * 4 <= MAX_REQUEST_BYTES else len(frame.encode("utf-8", "replace"))
+    if size > MAX_REQUEST_BYTES:
+        return RpcError(ErrorCode.INVALID_REQUEST,
+                        f"request of {size:,} bytes is larger than the limit of {MAX_REQUEST_BYTES:,}")
+    try:
+        return json.loads(frame)
+    except (ValueError, RecursionError) as exc:
+        why = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        return RpcError(ErrorCode.PARSE_ERROR, f"not JSON: {why}")
+
+
+def _capped(answers: list[dict[str, Any]]) -> str:
+    """``answers`` as one JSON array, each over :data:`MAX_ANSWER_BYTES` (or taking the frame
+    over it) replaced by a ``-32006`` error with its id."""
+    parts: list[str] = []
+    total = 2
+    for answer in answers:
+        text = json.dumps(answer)
+        if total + len(text) + 1 > MAX_ANSWER_BYTES:
+            error = RpcError(ErrorCode.RESPONSE_TOO_LARGE,
+                             f"the answer ({len(text):,} bytes) would make a frame larger than the limit of "
+                             f"{MAX_ANSWER_BYTES:,} bytes; ask for less (a smaller limit, fewer paths)")
+            text = json.dumps(_error(answer.get("id"), error))
+        total += len(text) + 1
+        parts.append(text)
+    return "[" + ",".join(parts) + "]"
 
 
 class Connection:
@@ -81,11 +122,14 @@ class Connection:
                 if frame is None:
                     raw = message.get("bytes") or b""
                     frame = raw.decode("utf-8", "replace")
+                message = _decode(frame)
                 if self.caller is None:  # initialize (or whatever comes first) is handled in order
-                    await self._frame(frame)
+                    await self._frame(message)
                     continue
-                await self._slots.acquire()
-                task = asyncio.create_task(self._frame(frame, release=True))
+                slots = len(message) if isinstance(message, list) and 0 < len(message) <= MAX_BATCH else 1
+                for _ in range(slots):  # each member of a batch takes a slot
+                    await self._slots.acquire()
+                task = asyncio.create_task(self._frame(message, release=slots))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
         except WebSocketDisconnect:
@@ -113,44 +157,50 @@ class Connection:
 
     # -- frames ----------------------------------------------------------------------------------
 
-    async def _frame(self, frame: str, release: bool = False) -> None:
+    async def _frame(self, message: Any, release: int = 0) -> None:
+        """Run one decoded frame (see :func:`_decode`) and send its answer; then give back
+        ``release`` in-flight slots."""
         try:
             after: list[asyncio.Event] = []
-            size = len(frame) if len(frame) * 4 <= MAX_REQUEST_BYTES else len(frame.encode("utf-8", "replace"))
-            if size > MAX_REQUEST_BYTES:
-                err = RpcError(ErrorCode.INVALID_REQUEST,
-                               f"request of {size:,} bytes is larger than the limit of {MAX_REQUEST_BYTES:,}")
-                await self._send(json.dumps(_error(None, err)))
-                return
-            try:
-                message = json.loads(frame)
-            except ValueError as exc:
-                await self._send(json.dumps(_error(None, RpcError(ErrorCode.PARSE_ERROR, f"not JSON: {exc}"))))
+            if isinstance(message, RpcError):
+                await self._send(json.dumps(_error(None, message)))
                 return
             if isinstance(message, list):
-                if not message:
-                    await self._send(json.dumps(_error(None, RpcError(ErrorCode.INVALID_REQUEST, "empty batch"))))
+                if not message or len(message) > MAX_BATCH:
+                    why = "empty batch" if not message else (
+                        f"a batch of {len(message):,} requests is longer than the limit of {MAX_BATCH:,}")
+                    await self._send(json.dumps(_error(None, RpcError(ErrorCode.INVALID_REQUEST, why))))
                     return
-                answers = [a for a in [await self._request(m, after) for m in message] if a is not None]
+                answers = []
+                for member in message:
+                    answer = await self._request(member, after)
+                    if answer is not None:
+                        answers.append(answer)
+                    await asyncio.sleep(0)  # let other connections (and /health) in between members
                 if answers:
-                    await self._send(json.dumps(answers))
+                    await self._send(_capped(answers))
             else:
                 answer = await self._request(message, after)
                 if answer is not None:
-                    await self._send(json.dumps(answer))
+                    await self._send(_capped([answer])[1:-1])
             for sent in after:  # subscriptions start once their response is out
                 sent.set()
         finally:
-            if release:
+            for _ in range(release):
                 self._slots.release()
 
     async def _request(self, message: Any, after: list[asyncio.Event]) -> dict[str, Any] | None:
-        """Answer one request object; None for a notification (no ``id``)."""
+        """Answer one request object; None for a notification (no ``id``). An ``id`` that is not
+        a string, an integer or null makes the request invalid: it is answered with ``id`` null
+        and not run."""
         id_ = message.get("id") if isinstance(message, dict) else None
-        if not isinstance(id_, str | int) or isinstance(id_, bool):
+        bad_id = id_ is not None and (not isinstance(id_, str | int) or isinstance(id_, bool))
+        if bad_id:
             id_ = None
         notification = isinstance(message, dict) and "id" not in message  # answered with nothing
         try:
+            if bad_id:
+                raise RpcError(ErrorCode.INVALID_REQUEST, "a request id is a string, an integer or null")
             if not isinstance(message, dict) or message.get("jsonrpc") != "2.0" or not isinstance(
                 message.get("method"), str
             ):
@@ -234,7 +284,7 @@ class Connection:
         after.append(sent)
         hidden = {session.workspace} | (await self.service.workspaces() if self.caller and self.caller.read_only else set())
         self._pumps[p.session_id] = asyncio.create_task(self._pump(p.session_id, p.after_seq, sent, hidden))
-        return rpc.SubscribeResult(last_seq=await runtime.store.last_seq(p.session_id)).model_dump(mode="json")
+        return rpc.SubscribeResult(last_seq=await runtime.last_seq(p.session_id)).model_dump(mode="json")
 
     async def _pump(self, session_id: str, after_seq: int, sent: asyncio.Event, hidden: set[str]) -> None:
         await sent.wait()
@@ -256,14 +306,19 @@ class Connection:
 
 
 async def serve_websocket(ws: WebSocket, service: Service, auth: Auth) -> None:
-    """The ``/ws`` endpoint: check the handshake's token and origin, then run a :class:`Connection`."""
+    """The ``/ws`` endpoint: check the handshake's token, then run a :class:`Connection` (Host
+    and Origin were checked by :mod:`.guard`). A wrong token refuses the handshake with HTTP 401
+    and the error object as its body."""
     try:
-        auth.check_origin(ws.headers.get("origin"))
         token = bearer(ws.headers.get("authorization"))
         header_caller = auth.caller(token) if token else None
     except AuthError as exc:
         log.info("refused a WebSocket: %s", exc)
-        await ws.close(code=1008, reason=str(exc)[:120])
+        if "websocket.http.response" in ws.scope.get("extensions", {}):
+            error = RpcError(ErrorCode.UNAUTHORIZED, str(exc))
+            await ws.send_denial_response(JSONResponse({"error": error.to_wire()}, status_code=401))
+        else:
+            await ws.close(code=1008, reason=str(exc)[:120])
         return
     await ws.accept()
     await Connection(ws, service, auth, header_caller).run()

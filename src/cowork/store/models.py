@@ -91,11 +91,25 @@ class TurnRow(Base):
     # The client's id for the message that started the turn, unique per session (NULLs allowed
     # any number of times): a resent message finds its turn instead of starting another.
     client_message_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    # "host:pid" of the process running the turn: recovery leaves turns of live processes alone.
+    # Written before revision 0004 ("host:pid" of the process running the turn); no longer used:
+    # who runs a turn is its lease (TurnLeaseRow).
     owner: Mapped[str | None] = mapped_column(String(200), nullable=True)
     # When the conversation was rewound to before this turn (turn/rewind): the turn stays in the
     # journal, its messages leave the model's history.
     rewound_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class TurnLeaseRow(Base):
+    """Who runs a running turn (see :mod:`cowork.store.leases`): the owner's id and until when its
+    lease holds unless renewed. ``attempt`` grows by one at every take-over (a fencing number).
+    No row: nobody holds the turn (it was never leased, or its owner let it go)."""
+
+    __tablename__ = "turn_leases"
+
+    turn_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
 
 
 class EventRow(Base):

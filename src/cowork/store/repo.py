@@ -4,7 +4,21 @@ All methods are coroutines over one SQLAlchemy async engine. Each write commits 
 returns, so events are durable once :meth:`Store.append_events` returns. On SQLite the writes of
 one process take turns (an asyncio lock: SQLite has one writer at a time, and waiting on a lock
 costs nothing while waiting in SQLite's busy handler sleeps) and begin with ``BEGIN IMMEDIATE``
-(see :mod:`cowork.store.db`), so concurrent sessions never fail with ``database is locked``.
+(see :mod:`cowork.store.db`), so concurrent sessions never fail with ``database is locked``
+(another *process* holding the lock longer than the busy timeout still can: the journal retries).
+
+The journal's writes (:meth:`Store.append`) are cowork's hot path. On SQLite they skip
+SQLAlchemy and aiosqlite: a plain ``sqlite3`` connection with no busy timeout runs each batch
+(``BEGIN IMMEDIATE``, ``executemany``, ``COMMIT``: tens of microseconds in WAL mode with
+``synchronous=NORMAL``, which does not sync on commit) right on the event loop. Only when another
+connection holds the write lock does the batch go to a second connection, confined to one
+thread, that waits the busy timeout there, off the loop. WAL checkpoints (which do sync) run in
+that thread too, every few hundred commits.
+
+The database file's identity (``st_dev``, ``st_ino``) is taken at open and checked before every
+operation: when the file is deleted or replaced while cowork runs, every later call raises
+:class:`DatabaseReplaced` (and :meth:`Store.problem` says why) instead of writing to an unlinked
+file whose data would be gone after a restart.
 """
 
 from __future__ import annotations
@@ -15,10 +29,11 @@ import binascii
 import contextlib
 import json
 import os
-import socket
+import sqlite3
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import AsyncIterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -27,8 +42,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from ..protocol import Event, EventAdapter, SessionInfo, utc_now
 from ..protocol.events import TERMINAL_EVENT_TYPES
-from .db import WRITE, create_engine, migrate
-from .models import EventRow, MessageRow, SessionRow, TurnRow, WorkspaceRow
+from .db import BUSY_TIMEOUT, WRITE, create_engine, migrate, sqlite_pragmas
+from .models import EventRow, MessageRow, SessionRow, TurnLeaseRow, TurnRow, WorkspaceRow
 
 if TYPE_CHECKING:
     from pydantic import TypeAdapter
@@ -46,6 +61,15 @@ class NotFound(LookupError):
     """The session (or other object) does not exist."""
 
 
+class StorageUnavailable(RuntimeError):
+    """The database cannot be used (now or any more); ``str()`` says why and what to do."""
+
+
+class DatabaseReplaced(StorageUnavailable):
+    """The database file was deleted or replaced while cowork ran. Permanent for this process:
+    nothing more is read or written; the server must be restarted."""
+
+
 class StoredEvent(NamedTuple):
     """A journaled event as stored: ``data`` is its JSON text, exactly as sent to clients."""
 
@@ -59,29 +83,85 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex}"
 
 
+_CHECKPOINT_EVERY = 200
+"""Inline journal commits between two WAL checkpoints (run in the journal's thread)."""
+
+
 class Store:
     """Persistence of everything cowork must not lose. Open with :meth:`Store.open`."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, busy_timeout: float = BUSY_TIMEOUT, raw_journal: bool = True) -> None:
         self.engine = engine
-        self._session = async_sessionmaker(engine, expire_on_commit=False)
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         self._writer = async_sessionmaker(engine.execution_options(**{WRITE: True}), expire_on_commit=False)
         self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
+        self._busy_timeout = busy_timeout
+        database = engine.url.database if engine.dialect.name == "sqlite" else None
+        self.path: Path | None = Path(database).absolute() if database and database != ":memory:" else None
+        """The SQLite database file (None for PostgreSQL or an in-memory database)."""
+        self._identity = _file_identity(self.path) if self.path is not None else None
+        self._broken: StorageUnavailable | None = None
+        self._raw: sqlite3.Connection | None = None  # used in _raw_thread only
+        self._inline: sqlite3.Connection | None = None  # used on the event loop only, busy timeout 0
+        self._inline_commits = 0
+        self._raw_thread = ThreadPoolExecutor(1, "cowork-journal") if self.path is not None and raw_journal else None
 
     @classmethod
-    async def open(cls, url: str) -> Store:
-        """Connect to ``url`` and migrate the schema to the newest revision."""
-        engine = create_engine(url)
+    async def open(cls, url: str, *, busy_timeout: float = BUSY_TIMEOUT, raw_journal: bool = True) -> Store:
+        """Connect to ``url`` and migrate the schema to the newest revision. ``busy_timeout``:
+        seconds a SQLite write waits for another process's lock before it fails;
+        ``raw_journal=False`` sends the journal's writes through SQLAlchemy too (benchmarks)."""
+        engine = create_engine(url, busy_timeout)
         await migrate(engine)
-        return cls(engine)
+        return cls(engine, busy_timeout, raw_journal)
 
     async def close(self) -> None:
+        if self._inline is not None:
+            self._inline.close()
+            self._inline = None
+        if self._raw_thread is not None:
+            await asyncio.get_running_loop().run_in_executor(self._raw_thread, self._close_raw)
+            self._raw_thread.shutdown(wait=False)
         await self.engine.dispose()
+
+    def problem(self) -> str | None:
+        """Why the store cannot be used any more (:class:`DatabaseReplaced`), else None. Checks
+        the database file now (a ``stat``: microseconds)."""
+        try:
+            self._check()
+        except StorageUnavailable as exc:
+            return str(exc)
+        return None
+
+    def _check(self) -> None:
+        """Raise :class:`DatabaseReplaced` if the database file is gone or is another file than
+        the one opened (and from then on, always)."""
+        if self._broken is not None:
+            raise self._broken
+        if self.path is None:
+            return
+        now = _file_identity(self.path)
+        if now == self._identity:
+            return
+        what = "deleted" if now is None else "replaced by another file"
+        self._broken = DatabaseReplaced(
+            f"the database {self.path} was {what} while cowork was running; cowork stopped reading and "
+            "writing it (what it wrote since is lost). Restart the server: it opens the database now at "
+            "that path (a new, empty one if there is none; restore a backup there first to keep your sessions)"
+        )
+        raise self._broken
+
+    def _session(self) -> AsyncSession:
+        """A read session (after the file identity check)."""
+        self._check()
+        return self._sessions()
 
     @contextlib.asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncSession]:
         """A write transaction: committed on exit, rolled back on an exception."""
+        self._check()
         async with self._write_lock, self._writer() as db, db.begin():
+            self._check()
             yield db
 
     # -- sessions ---------------------------------------------------------------------------
@@ -261,6 +341,8 @@ class Store:
     async def delete_session(self, session_id: str) -> None:
         """Delete a session with its journal, turns and history. Raises :class:`NotFound`."""
         async with self._write() as db:
+            turns = select(TurnRow.id).where(TurnRow.session_id == session_id)
+            await db.execute(delete(TurnLeaseRow).where(TurnLeaseRow.turn_id.in_(turns)))
             for table in (EventRow, MessageRow, TurnRow):
                 await db.execute(delete(table).where(table.session_id == session_id))
             res = await db.execute(delete(SessionRow).where(SessionRow.id == session_id))
@@ -278,7 +360,7 @@ class Store:
         async with self._write() as db:
             db.add(TurnRow(id=turn_id, session_id=session_id, status="running", input_text=text,
                            model=model, input_tokens=0, output_tokens=0, started_at=now,
-                           client_message_id=client_message_id, owner=process_owner()))
+                           client_message_id=client_message_id))
             await db.execute(
                 update(SessionRow).where(SessionRow.id == session_id).values(status="running", updated_at=now)
             )
@@ -314,19 +396,14 @@ class Store:
             found = (await db.execute(select(TurnRow.session_id, TurnRow.status).where(TurnRow.id == turn_id))).first()
         return None if found is None else (found[0], found[1])
 
-    async def claim_turn(self, turn_id: str) -> None:
-        """Record this process as the owner of a running turn it resumes."""
-        async with self._write() as db:
-            await db.execute(update(TurnRow).where(TurnRow.id == turn_id).values(owner=process_owner()))
-
     async def running_turns(self) -> list[tuple[str, str]]:
-        """``(session_id, turn_id)`` of turns journaled as running whose process is gone (left
-        over by a crash): turns of another live process on this host, and of other hosts, are
-        not listed — their own process (or host) is running or recovering them."""
+        """``(session_id, turn_id)`` of every turn journaled as running, oldest first. Which of
+        them are someone's to recover is the turn leases' business (:mod:`cowork.store.leases`)."""
         async with self._session() as db:
             rows = await db.execute(
-                select(TurnRow.session_id, TurnRow.id, TurnRow.owner).where(TurnRow.status == "running"))
-            return [(s, t) for s, t, owner in rows.all() if _orphaned(owner)]
+                select(TurnRow.session_id, TurnRow.id).where(TurnRow.status == "running")
+                .order_by(TurnRow.started_at, TurnRow.id))
+            return [(s, t) for s, t in rows.all()]
 
     # -- journal ----------------------------------------------------------------------------
 
@@ -337,7 +414,9 @@ class Store:
         """Insert events and model messages (``(session_id, turn_id, message)``, added to the live
         history in order) in one transaction and commit. ``encoded`` holds each event's JSON when
         the caller has it already (else it is made here). ``(session_id, seq)`` is unique: a
-        duplicate raises and nothing of the batch is written."""
+        duplicate raises (``sqlite3.IntegrityError`` or SQLAlchemy's) and nothing of the batch is
+        written; so does anything else that fails the commit (e.g. ``database is locked``), and
+        :class:`DatabaseReplaced`."""
         if not events and not messages:
             return
         datas = encoded if encoded is not None else [e.model_dump_json() for e in events]
@@ -346,6 +425,80 @@ class Store:
             newest[e.session_id] = max(newest.get(e.session_id, 0), e.seq)
         rows = [{"session_id": s, "turn_id": t, "data": _messages_adapter().dump_json([m]).decode(), "compacted": False}
                 for s, t, m in messages]
+        self._check()
+        if self._raw_thread is not None:
+            ev_rows = [(e.session_id, e.seq, e.turn_id, e.type, _sqlite_ts(e.ts), data)
+                       for e, data in zip(events, datas, strict=True)]
+            msg_rows = [(r["session_id"], r["turn_id"], r["data"]) for r in rows]
+            last = [(seq, sid) for sid, seq in newest.items()]
+            loop = asyncio.get_running_loop()
+            async with self._write_lock:
+                try:
+                    self._transaction(self._inline_connection(), ev_rows, last, msg_rows)
+                except sqlite3.OperationalError as exc:
+                    if exc.sqlite_errorcode not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                        raise
+                    # Another process holds the write lock: wait for it off the loop.
+                    await loop.run_in_executor(self._raw_thread, self._append_raw, ev_rows, last, msg_rows)
+                else:
+                    self._inline_commits += 1
+                    if self._inline_commits % _CHECKPOINT_EVERY == 0:
+                        loop.run_in_executor(self._raw_thread, self._wal_checkpoint)
+            return
+        await self._append_sqlalchemy(events, datas, newest, rows)
+
+    def _connect_raw(self, busy_timeout: float) -> sqlite3.Connection:
+        con = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)  # type: ignore[arg-type]
+        sqlite_pragmas(con, busy_timeout)
+        return con
+
+    def _inline_connection(self) -> sqlite3.Connection:
+        if self._inline is None:
+            self._inline = self._connect_raw(0)
+            self._inline.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints sync: _raw_thread does them
+        return self._inline
+
+    def _raw_connection(self) -> sqlite3.Connection:
+        if self._raw is None:
+            self._raw = self._connect_raw(self._busy_timeout)
+        return self._raw
+
+    def _wal_checkpoint(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self._raw_connection().execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+    def _append_raw(self, events: list[tuple], last: list[tuple[int, str]], messages: list[tuple]) -> None:
+        """:meth:`append`'s transaction on the thread's connection, waiting up to the busy timeout."""
+        self._transaction(self._raw_connection(), events, last, messages)
+
+    def _transaction(self, con: sqlite3.Connection, events: list[tuple], last: list[tuple[int, str]],
+                     messages: list[tuple]) -> None:
+        """:meth:`append`'s transaction on a plain sqlite3 connection."""
+        self._check()
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            self._check()  # after taking the lock: the file may have been replaced meanwhile
+            if events:
+                con.executemany(
+                    "INSERT INTO events (session_id, seq, turn_id, type, ts, data) VALUES (?, ?, ?, ?, ?, ?)", events)
+                con.executemany("UPDATE sessions SET last_seq = ? WHERE id = ?", last)
+            if messages:
+                con.executemany(
+                    "INSERT INTO messages (session_id, turn_id, data, compacted) VALUES (?, ?, ?, 0)", messages)
+            con.execute("COMMIT")
+        except BaseException:
+            if con.in_transaction:
+                con.execute("ROLLBACK")
+            raise
+
+    def _close_raw(self) -> None:
+        if self._raw is not None:
+            self._raw.close()
+            self._raw = None
+
+    async def _append_sqlalchemy(self, events: Sequence[Event], datas: Sequence[str], newest: dict[str, int],
+                                 rows: list[dict[str, object]]) -> None:
+        """:meth:`append` through SQLAlchemy (PostgreSQL)."""
         async with self._write() as db:
             if events:
                 await db.execute(insert(EventRow), [
@@ -476,26 +629,18 @@ async def _session_row(db: AsyncSession, session_id: str) -> tuple[SessionRow, s
     return found[0], found[1]
 
 
-def process_owner() -> str:
-    """This process, as recorded in ``turns.owner``: ``host:pid``."""
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _orphaned(owner: str | None) -> bool:
-    """Whether the process that ran a turn is gone: unrecorded, this very process (a previous
-    runtime in it), or a pid no longer alive on this host. Turns of other hosts are never taken."""
-    if owner is None or owner == process_owner():
-        return True
-    host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    """``(st_dev, st_ino)`` of the file at ``path``, None when there is none."""
     try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # alive, another user's
-        return False
-    return False
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _sqlite_ts(ts: datetime) -> str:
+    """A UTC-aware time as SQLAlchemy stores :class:`~cowork.store.models.UTCDateTime` on SQLite."""
+    return ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 def _info(row: SessionRow, path: str) -> SessionInfo:
@@ -506,4 +651,4 @@ def _info(row: SessionRow, path: str) -> SessionInfo:
     )
 
 
-__all__ = ["NotFound", "Store", "StoredEvent", "new_id"]
+__all__ = ["DatabaseReplaced", "NotFound", "StorageUnavailable", "Store", "StoredEvent", "new_id"]

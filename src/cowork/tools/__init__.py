@@ -1,25 +1,36 @@
-"""Built-in tools and their registry.
+"""Built-in tools and the toolsets that offer tools to a session.
 
-``BUILTIN_TOOLS`` maps each tool's name to a ready instance, in the order they are offered to
-the model. Heavy dependencies (httpx, markdownify, bs4) are imported by the tools on first use.
+``BUILTIN`` is the built-in :class:`Toolset` (what a :class:`~cowork.engine.Runtime` offers unless
+given others); ``BUILTIN_TOOLS`` maps each built-in tool's name to its instance, in the order they
+are offered to the model. Heavy dependencies (httpx, markdownify, bs4) are imported by the tools on
+first use.
 """
 
 from __future__ import annotations
 
-from cowork.tools.base import Tool, ToolArgs, ToolContext, ToolError, ToolResult, truncate_middle
+from pathlib import Path
+
+from cowork.tools.base import READ_ONLY, Tool, ToolArgs, ToolContext, ToolError, ToolResult, ToolTraits, truncate_middle
 from cowork.tools.files import EditTool, GlobTool, LsTool, ReadTool, WriteTool
 from cowork.tools.search import GrepTool
 from cowork.tools.shell import BashTool
 from cowork.tools.todo import TodoWriteTool
+from cowork.tools.toolset import StaticToolset, Toolset, tools_by_name
 from cowork.tools.web import WebFetchTool
 
-BUILTIN_TOOLS: dict[str, Tool] = {
-    tool.name: tool
-    for tool in (
-        BashTool(), ReadTool(), WriteTool(), EditTool(), GlobTool(), GrepTool(), LsTool(),
-        WebFetchTool(), TodoWriteTool(),
-    )
-}
+
+class BuiltinToolset(StaticToolset):
+    """cowork's own tools: bash, read, write, edit, glob, grep, ls, web_fetch, todo_write."""
+
+    def __init__(self) -> None:
+        super().__init__("builtin", (
+            BashTool(), ReadTool(), WriteTool(), EditTool(), GlobTool(), GrepTool(), LsTool(),
+            WebFetchTool(), TodoWriteTool(),
+        ))
+
+
+BUILTIN = BuiltinToolset()
+BUILTIN_TOOLS: dict[str, Tool] = {tool.name: tool for tool in BUILTIN.tools("", Path("."))}
 
 
 def get_tool(name: str) -> Tool | None:
@@ -28,6 +39,6 @@ def get_tool(name: str) -> Tool | None:
 
 
 __all__ = [
-    "BUILTIN_TOOLS", "Tool", "ToolArgs", "ToolContext", "ToolError", "ToolResult", "get_tool",
-    "truncate_middle",
+    "BUILTIN", "BUILTIN_TOOLS", "READ_ONLY", "BuiltinToolset", "StaticToolset", "Tool", "ToolArgs", "ToolContext",
+    "ToolError", "ToolResult", "ToolTraits", "Toolset", "get_tool", "tools_by_name", "truncate_middle",
 ]

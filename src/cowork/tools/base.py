@@ -1,8 +1,10 @@
 """The contract every tool implements: typed arguments, a context, a result.
 
-A tool is a class with a pydantic ``Args`` model (its JSON schema is what the model sees), a
-``run`` coroutine and two flags the engine reads: ``mutating`` (changes the workspace, so it needs
-approval in the default mode and is refused in read-only mode) and ``name``.
+A tool is a class with a ``name``, a pydantic ``Args`` model (its JSON schema is what the model
+sees), a ``run`` coroutine, its :class:`ToolTraits` and an optional :meth:`Tool.preview`. The
+engine, the policy, the modes and the checkpoints read the traits, never the tool's name: a new
+tool (an MCP server's, a test's) is asked, checkpointed, confined and previewed exactly as a
+built-in with the same traits is. Tools reach the engine in :class:`~cowork.tools.toolset.Toolset` s.
 
 Errors a model can act on are raised as :class:`ToolError`; the engine turns them into a failed
 tool result the model reads. Any other exception is a bug in the tool and is reported the same way,
@@ -11,9 +13,12 @@ with its type name, so a broken tool never crashes a turn.
 
 from __future__ import annotations
 
+import copy
+import functools
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -28,6 +33,54 @@ class ToolArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+PathAccess = Literal["read", "write"]
+
+
+@dataclass(frozen=True)
+class ToolTraits:
+    """What a tool is, as the policy, the modes, approvals and checkpoints need to know it.
+
+    The first three are named after MCP's tool annotations so that an MCP server's tools map onto
+    them one to one (``readOnlyHint``, ``destructiveHint``, ``openWorldHint``); the defaults are
+    MCP's too: a tool that says nothing may change anything, irreversibly, over the network.
+
+    Attributes:
+        read_only: changes nothing (MCP ``readOnlyHint``). Otherwise the tool is *mutating*: it
+            asks in the default mode and is denied in read-only mode.
+        destructive: its changes may not be undone (MCP ``destructiveHint``): accept-edits never
+            lets it through without asking, even when it ``edits_files``. Meaningless when read-only.
+        open_world: it reaches outside the machine (MCP ``openWorldHint``), e.g. the network.
+        checkpoint: the workspace is checkpointed before the call runs (after its approval) and
+            recorded after it, so its changes can be undone.
+        edits_files: a call is a file edit: accept-edits runs it without asking when every path
+            it names (``paths``) is inside the workspace.
+        paths: argument name → ``"read"`` or ``"write"``: the arguments that name a workspace
+            path (a missing or empty one means the workspace itself). The policy confines each
+            (outside the workspace asks, protected places ask or are denied) before the call runs.
+        command_arg: the argument holding a shell command, split and decided command by command
+            (:mod:`cowork.policy.commands`); such a call gets ``ToolContext.network`` from the decision.
+        url_arg: the argument holding a URL; ``domain`` rules match its host.
+    """
+
+    read_only: bool = False
+    destructive: bool = True
+    open_world: bool = True
+    checkpoint: bool = False
+    edits_files: bool = False
+    paths: Mapping[str, PathAccess] = field(default_factory=dict)
+    command_arg: str | None = None
+    url_arg: str | None = None
+
+    @property
+    def mutating(self) -> bool:
+        """The tool can change something (not ``read_only``)."""
+        return not self.read_only
+
+
+READ_ONLY = ToolTraits(read_only=True, destructive=False, open_world=False)
+"""A tool that only reads and never leaves the machine (add ``paths`` with :func:`dataclasses.replace`)."""
+
+
 @dataclass(frozen=True)
 class ToolContext:
     """What a tool may know about the call it serves.
@@ -37,11 +90,11 @@ class ToolContext:
         session_id: the session the call belongs to.
         max_output_chars: the engine truncates the model-facing output to this many characters
             (head and tail kept); tools with their own caps should stay under it.
-        network: this call may use the network (the policy decides; the ``bash`` sandbox shares
-            the host's network only when True).
+        network: this call may use the network (the policy decides, for a tool with a
+            ``command_arg`` trait; the shell's sandbox shares the host's network only when True).
         sandbox: how ``bash`` is isolated: ``"auto"`` (bubblewrap, else Landlock, else refuse),
             ``"bwrap"``, ``"landlock"`` (that backend or refuse), or ``"off"`` (no isolation, only
-            when a person chose it). See :mod:`cowork.policy.sandbox`.
+            when a person chose it). See :mod:`cowork.sandbox`.
     """
 
     workspace: Path
@@ -74,20 +127,38 @@ class ToolResult:
 
 
 class Tool:
-    """Base class of built-in tools. Subclasses set the class attributes and implement ``run``."""
+    """Base class of tools. Subclasses set ``name``, ``description``, ``Args``, ``traits`` and
+    implement ``run`` (and ``preview`` when an approval should show what the call would do)."""
 
     name: ClassVar[str]
     description: ClassVar[str]
     Args: ClassVar[type[ToolArgs]]
-    mutating: ClassVar[bool] = False
+    traits: ClassVar[ToolTraits] = ToolTraits()
+
+    @property
+    def mutating(self) -> bool:
+        """The tool can change something (``not traits.read_only``)."""
+        return self.traits.mutating
 
     async def run(self, args: Any, ctx: ToolContext) -> ToolResult:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def preview(self, args: Any, workspace: Path) -> str | None:
+        """What an approval request shows of the call (e.g. the unified diff a write would
+        make), computed without changing anything; None when there is nothing to show or the call
+        would fail (the tool says why when it runs). Runs in a worker thread."""
+        return None
+
     @classmethod
     def parameters_schema(cls) -> dict[str, Any]:
-        """The JSON schema of ``Args`` (draft 2020-12, as pydantic emits it), without titles."""
-        return _without_titles(cls.Args.model_json_schema())
+        """The JSON schema of ``Args`` (draft 2020-12, as pydantic emits it), without titles: a
+        fresh copy of a schema built once per ``Args`` model (pydantic takes milliseconds)."""
+        return copy.deepcopy(_schema_of(cls.Args))
+
+
+@functools.cache
+def _schema_of(args: type[ToolArgs]) -> dict[str, Any]:
+    return _without_titles(args.model_json_schema())
 
 
 def _without_titles(schema: Any) -> Any:

@@ -1,7 +1,12 @@
 """File tools: ``read``, ``write``, ``edit``, ``ls`` and ``glob``.
 
-All paths go through :func:`cowork.tools.paths.resolve_in_workspace`, so nothing outside the
-workspace is read, listed or written, symlinks included. Text is UTF-8; a file with a NUL byte in
+Every path is opened beneath the workspace through directory descriptors with ``O_NOFOLLOW``
+(:mod:`cowork.tools.paths`, :mod:`cowork._util.beneath`), so nothing outside the workspace is
+read, listed or written, symlinks and folders swapped for symlinks mid-call included, and
+``$COWORK_HOME`` never is, wherever it lies. ``write`` and ``edit`` replace the file atomically
+(a temporary file in the verified parent folder, renamed over the name): a reader sees the old or
+the new content, and a file with several hard links gets a copy of its own under this name while
+its other names, possibly outside the workspace, keep the old content. Text is UTF-8; a file with a NUL byte in
 its first 8 KiB, or that is not valid UTF-8, is treated as binary and never shown or edited.
 Filesystem work runs in a worker thread so a slow disk never blocks the event loop.
 """
@@ -10,14 +15,20 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import errno
 import os
 import re
+import stat
 from pathlib import Path, PurePosixPath
 
 from pydantic import Field
 
 from cowork.tools.base import Tool, ToolArgs, ToolContext, ToolError, ToolResult, plural, truncate_middle
-from cowork.tools.paths import display_path, glob_to_regex, resolve_in_workspace
+from cowork.tools.base import ToolTraits
+from cowork._util import beneath
+from cowork.tools.paths import (
+    confined, excluded_ids, glob_to_regex, private_places, rel_in_workspace, resolved_rel, shown, walk_beneath,
+)
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
 """Largest file read whole, edited, or written (bytes)."""
@@ -65,33 +76,68 @@ def unified_diff(old: str, new: str, rel: str) -> str:
                    for line in lines)
 
 
-def _require_regular_file(path: Path, given: str) -> None:
-    """ToolError unless ``path`` is a regular file (directories, FIFOs, devices are refused)."""
-    if path.is_dir():
-        raise ToolError(f"'{given}' is a directory, not a file; use ls to list it")
-    if not path.is_file():
+def _open_file(workspace: Path, given: str) -> tuple[int, os.stat_result, str]:
+    """``(descriptor, stat, workspace-relative path)`` of the existing regular file ``given``,
+    opened beneath the workspace (the caller closes). Raises ToolError: outside the workspace, in
+    ``$COWORK_HOME``, not found, a directory, a pipe, socket or device (never opened blocking)."""
+    rel = rel_in_workspace(workspace, given)
+    with confined(workspace, given):
+        fd = beneath.open_beneath(workspace, rel, os.O_RDONLY | os.O_NONBLOCK, exclude=excluded_ids())
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise ToolError(f"'{given}' is a directory, not a file; use ls to list it")
         raise ToolError(f"'{given}' is not a regular file (a pipe, socket or device); not opened")
+    os.set_blocking(fd, True)
+    return fd, st, rel
 
 
-def _read_text_file(path: Path, given: str, verb: str) -> str:
-    """Whole text of an existing regular file, or ToolError (directory, too big, binary)."""
-    _require_regular_file(path, given)
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise ToolError(
-            f"'{given}' is {human_size(size)} ({size:,} bytes), over the "
-            f"{human_size(MAX_FILE_BYTES)} limit to {verb} a file whole"
-        )
-    data = path.read_bytes()
+def _read_text_file(workspace: Path, given: str, verb: str) -> tuple[str, str, os.stat_result]:
+    """``(text, workspace-relative path, stat)`` of an existing regular file, or ToolError
+    (outside, directory, too big, binary)."""
+    fd, st, rel = _open_file(workspace, given)
+    with os.fdopen(fd, "rb") as f:
+        if st.st_size > MAX_FILE_BYTES:
+            raise ToolError(
+                f"'{given}' is {human_size(st.st_size)} ({st.st_size:,} bytes), over the "
+                f"{human_size(MAX_FILE_BYTES)} limit to {verb} a file whole"
+            )
+        data = f.read(MAX_FILE_BYTES + 1)
     text = decode_text(data)
     if text is None:
         raise ToolError(f"'{given}' is a binary file ({len(data):,} bytes); not shown")
-    return text
+    return text, rel, st
 
 
-def _write_text(path: Path, text: str) -> None:
-    with open(path, "w", encoding="utf-8", newline="") as f:
-        f.write(text)
+def _replace_text(workspace: Path, given: str, rel: str, text: str, *, create_dirs: bool) -> None:
+    """Atomically make ``rel`` hold ``text`` (UTF-8), beneath the workspace; missing parents are
+    created with ``create_dirs``. Raises ToolError (outside, ``$COWORK_HOME``, a directory, not a
+    regular file, a parent that is not a folder, bad text, a disk error)."""
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ToolError(f"content is not valid text: {exc}") from None
+    with confined(workspace, given):
+        try:
+            beneath.replace_beneath(workspace, rel, data, create_dirs=create_dirs, exclude=excluded_ids())
+        except IsADirectoryError:
+            raise ToolError(f"'{given}' is a directory; give a file path to write") from None
+        except FileExistsError as exc:
+            raise ToolError(f"cannot write '{given}': a parent is not a directory ({exc})") from None
+        except (beneath.EscapesRoot, beneath.Excluded, FileNotFoundError, NotADirectoryError):
+            raise
+        except OSError as exc:
+            if exc.errno == errno.EINVAL:
+                raise ToolError(f"'{given}' is not a regular file (a pipe, socket or device); not written") from None
+            raise ToolError(f"cannot write '{given}': {exc.strerror or exc}") from None
+
+
+def _links_note(links: int) -> str:
+    if links <= 1:
+        return ""
+    return (f"; it had {links} hard links: this name now has its own copy, the other names keep "
+            "the old content")
 
 
 # ------------------------------------------------------------------------------------------- read
@@ -110,11 +156,11 @@ def _format_line(number: int, line: str) -> str:
     return f"{number:>6}\t{line}"
 
 
-def _stream_window(path: Path, given: str, offset: int, limit: int, budget: int) -> ToolResult:
-    """Lines ``offset..offset+limit-1`` of a file too big to load, read line by line."""
-    with open(path, "rb") as f:
+def _stream_window(f, size: int, given: str, offset: int, limit: int, budget: int) -> ToolResult:
+    """Lines ``offset..offset+limit-1`` of the open file ``f`` (``size`` bytes), too big to load,
+    read line by line."""
+    with f:
         if b"\0" in f.read(BINARY_SNIFF_BYTES):
-            size = path.stat().st_size
             raise ToolError(f"'{given}' is a binary file ({size:,} bytes); not shown")
         f.seek(0)
         out: list[str] = []
@@ -145,7 +191,7 @@ def _stream_window(path: Path, given: str, offset: int, limit: int, budget: int)
     first = offset
     last = offset + len(out) - 1
     if more:
-        out.append(f"[showing lines {first}-{last} of a {human_size(path.stat().st_size)} file; "
+        out.append(f"[showing lines {first}-{last} of a {human_size(size)} file; "
                    "use offset to read more]")
     return ToolResult("\n".join(out), summary=f"read lines {first}-{last}")
 
@@ -162,26 +208,31 @@ class ReadTool(Tool):
         "limit to read a slice, or use `grep`) are refused."
     )
     Args = ReadArgs
-    mutating = False
+    traits = ToolTraits(read_only=True, destructive=False, open_world=False, paths={"path": "read"})
 
     async def run(self, args: ReadArgs, ctx: ToolContext) -> ToolResult:
         return await asyncio.to_thread(self._run, args, ctx)
 
     def _run(self, args: ReadArgs, ctx: ToolContext) -> ToolResult:
-        path = resolve_in_workspace(ctx.workspace, args.path, must_exist=True)
-        rel = display_path(ctx.workspace, path)
-        _require_regular_file(path, args.path)
-        size = path.stat().st_size
+        fd, st, rel = _open_file(ctx.workspace, args.path)
+        rel = resolved_rel(ctx.workspace, rel)
+        size = st.st_size
         budget = max(ctx.max_output_chars - 200, 1000)
+        f = os.fdopen(fd, "rb")
         if size > MAX_FILE_BYTES:
             if not ({"offset", "limit"} & args.model_fields_set):
+                f.close()
                 raise ToolError(
                     f"'{args.path}' is {human_size(size)} ({size:,} bytes), over the "
                     f"{human_size(MAX_FILE_BYTES)} limit for a whole read; pass offset and limit "
                     "to read a slice, or use grep to find what you need"
                 )
-            return _stream_window(path, args.path, args.offset, args.limit, budget)
-        text = _read_text_file(path, args.path, "read")
+            return _stream_window(f, size, args.path, args.offset, args.limit, budget)
+        with f:
+            data = f.read(MAX_FILE_BYTES + 1)
+        text = decode_text(data)
+        if text is None:
+            raise ToolError(f"'{args.path}' is a binary file ({len(data):,} bytes); not shown")
         if not text:
             return ToolResult(f"'{rel}' is empty (0 bytes).", summary="empty file")
         lines = text.split("\n")
@@ -213,23 +264,32 @@ class ReadTool(Tool):
 # ------------------------------------------------------------------------------------------ write
 
 
-def _plan_write(args: WriteArgs, workspace: Path) -> tuple[Path, str, bool, str]:
-    """(path, workspace-relative name, whether it exists, its text now) for a write, without
-    writing. Raises ToolError (outside the workspace, a directory, too big)."""
-    path = resolve_in_workspace(workspace, args.path)
-    rel = display_path(workspace, path)
-    if path == workspace.resolve() or path.is_dir():
+def _plan_write(args: WriteArgs, workspace: Path) -> tuple[str, str, bool, str, int]:
+    """(workspace-relative path, its name in results, whether it exists, its text now, its hard
+    link count) for a write, without writing. Raises ToolError (outside the workspace, in
+    ``$COWORK_HOME``, a directory, not a regular file, too big)."""
+    rel = rel_in_workspace(workspace, args.path)
+    name = resolved_rel(workspace, rel)
+    if name == ".":
         raise ToolError(f"'{args.path}' is a directory; give a file path to write")
     size = len(args.content.encode("utf-8", errors="surrogatepass"))
     if size > MAX_FILE_BYTES:
         raise ToolError(f"content is {human_size(size)}, over the {human_size(MAX_FILE_BYTES)} write limit")
-    existed = path.exists()
-    old = ""
-    if existed:
-        _require_regular_file(path, args.path)
-        data = path.read_bytes() if path.stat().st_size <= MAX_FILE_BYTES else b"\0"
-        old = decode_text(data) or ""
-    return path, rel, existed, old
+    with confined(workspace, args.path):
+        try:
+            fd = beneath.open_beneath(workspace, rel, os.O_RDONLY | os.O_NONBLOCK, exclude=excluded_ids())
+        except FileNotFoundError:
+            return rel, name, False, "", 0
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise ToolError(f"'{args.path}' is a directory; give a file path to write")
+        raise ToolError(f"'{args.path}' is not a regular file (a pipe, socket or device); not written")
+    os.set_blocking(fd, True)
+    with os.fdopen(fd, "rb") as f:
+        data = f.read(MAX_FILE_BYTES + 1) if st.st_size <= MAX_FILE_BYTES else b"\0"
+    return rel, name, True, decode_text(data) or "", st.st_nlink
 
 
 class WriteArgs(ToolArgs):
@@ -247,26 +307,23 @@ class WriteTool(Tool):
         "file prefer `edit`. Content over 10 MiB is refused."
     )
     Args = WriteArgs
-    mutating = True
+    traits = ToolTraits(read_only=False, destructive=False, open_world=False, checkpoint=True, edits_files=True,
+                        paths={"path": "write"})
 
     async def run(self, args: WriteArgs, ctx: ToolContext) -> ToolResult:
         return await asyncio.to_thread(self._run, args, ctx)
 
+    def preview(self, args: WriteArgs, workspace: Path) -> str | None:
+        return preview_diff(self.name, args, workspace)
+
     def _run(self, args: WriteArgs, ctx: ToolContext) -> ToolResult:
-        path, rel, existed, old = _plan_write(args, ctx.workspace)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            _write_text(path, args.content)
-        except (NotADirectoryError, FileExistsError) as exc:
-            raise ToolError(f"cannot write '{args.path}': a parent is not a directory ({exc})") from None
-        except UnicodeEncodeError as exc:
-            raise ToolError(f"content is not valid text: {exc}") from None
-        except OSError as exc:
-            raise ToolError(f"cannot write '{args.path}': {exc.strerror or exc}") from None
+        path, rel, existed, old, links = _plan_write(args, ctx.workspace)
+        _replace_text(ctx.workspace, args.path, path, args.content, create_dirs=True)
         n = count_lines(args.content)
         what = f"overwrote {rel}" if existed else f"created {rel}"
         return ToolResult(
-            f"Wrote {plural(n, 'line')} to {rel} ({'overwrote the existing file' if existed else 'new file'})",
+            f"Wrote {plural(n, 'line')} to {rel} "
+            f"({'overwrote the existing file' if existed else 'new file'}{_links_note(links)})",
             summary=f"{what} · {plural(n, 'line')}",
             metadata={"diff": unified_diff(old, args.content, rel), "path": rel},
         )
@@ -315,20 +372,21 @@ class EditTool(Tool):
         "`replace_all` to change every occurrence. Read the file first. Returns a unified diff."
     )
     Args = EditArgs
-    mutating = True
+    traits = ToolTraits(read_only=False, destructive=False, open_world=False, checkpoint=True, edits_files=True,
+                        paths={"path": "write"})
 
     async def run(self, args: EditArgs, ctx: ToolContext) -> ToolResult:
         return await asyncio.to_thread(self._run, args, ctx)
 
+    def preview(self, args: EditArgs, workspace: Path) -> str | None:
+        return preview_diff(self.name, args, workspace)
+
     def _run(self, args: EditArgs, ctx: ToolContext) -> ToolResult:
-        path, rel, text, new, count = _plan_edit(args, ctx.workspace)
-        try:
-            _write_text(path, new)
-        except OSError as exc:
-            raise ToolError(f"cannot write '{args.path}': {exc.strerror or exc}") from None
+        path, rel, text, new, count, links = _plan_edit(args, ctx.workspace)
+        _replace_text(ctx.workspace, args.path, path, new, create_dirs=False)
         diff = unified_diff(text, new, rel)
         n = count if args.replace_all else 1
-        head = f"Edited {rel}: replaced {n} occurrence{'s' if n != 1 else ''}"
+        head = f"Edited {rel}: replaced {n} occurrence{'s' if n != 1 else ''}{_links_note(links)}"
         return ToolResult(
             truncate_middle(f"{head}\n\n{diff}", ctx.max_output_chars),
             summary=f"edited {rel} · {n} replacement{'s' if n != 1 else ''}",
@@ -336,16 +394,16 @@ class EditTool(Tool):
         )
 
 
-def _plan_edit(args: EditArgs, workspace: Path) -> tuple[Path, str, str, str, int]:
-    """(path, workspace-relative name, text now, text after, occurrences) for an edit, without
-    writing. Raises ToolError (no such file, no or several matches, binary, too big)."""
-    path = resolve_in_workspace(workspace, args.path, must_exist=True)
-    rel = display_path(workspace, path)
+def _plan_edit(args: EditArgs, workspace: Path) -> tuple[str, str, str, str, int, int]:
+    """(workspace-relative path, its name in results, text now, text after, occurrences, hard
+    link count) for an edit, without writing. Raises ToolError (no such file, outside the
+    workspace, in ``$COWORK_HOME``, no or several matches, binary, too big)."""
     if args.old_string == "":
         raise ToolError("old_string is empty; to create or rewrite a file use write")
     if args.old_string == args.new_string:
         raise ToolError("old_string and new_string are identical; nothing to change")
-    text = _read_text_file(path, args.path, "edit")
+    text, path, st = _read_text_file(workspace, args.path, "edit")
+    rel = resolved_rel(workspace, path)
     count = text.count(args.old_string)
     if count == 0:
         raise ToolError(f"old_string not found in {rel}{_near_match_hint(text, args.old_string)}")
@@ -354,13 +412,13 @@ def _plan_edit(args: EditArgs, workspace: Path) -> tuple[Path, str, str, str, in
         while i != -1:
             starts.append(_line_of(text, i))
             i = text.find(args.old_string, i + len(args.old_string))
-        shown = ", ".join(map(str, starts[:20])) + (", ..." if len(starts) > 20 else "")
+        lines = ", ".join(map(str, starts[:20])) + (", ..." if len(starts) > 20 else "")
         raise ToolError(
-            f"old_string occurs {count} times in {rel} (lines {shown}); include more "
+            f"old_string occurs {count} times in {rel} (lines {lines}); include more "
             "surrounding context to make it unique, or set replace_all to true"
         )
     new = text.replace(args.old_string, args.new_string, -1 if args.replace_all else 1)
-    return path, rel, text, new, count
+    return path, rel, text, new, count, st.st_nlink
 
 
 def preview_diff(tool: str, args: ToolArgs, workspace: Path) -> str | None:
@@ -368,10 +426,10 @@ def preview_diff(tool: str, args: ToolArgs, workspace: Path) -> str | None:
     approval requests); None for other tools or a call that would fail (the tool says why)."""
     try:
         if isinstance(args, WriteArgs) and tool == "write":
-            _, rel, _, old = _plan_write(args, workspace)
+            _, rel, _, old, _ = _plan_write(args, workspace)
             return unified_diff(old, args.content, rel)
         if isinstance(args, EditArgs) and tool == "edit":
-            _, rel, text, new, _ = _plan_edit(args, workspace)
+            _, rel, text, new, _, _ = _plan_edit(args, workspace)
             return unified_diff(text, new, rel)
     except (ToolError, OSError):
         return None
@@ -394,35 +452,26 @@ class LsTool(Tool):
         "`/`, then files with their size, symlinks as `name -> target`. At most 1000 entries."
     )
     Args = LsArgs
-    mutating = False
+    traits = ToolTraits(read_only=True, destructive=False, open_world=False, paths={"path": "read"})
 
     async def run(self, args: LsArgs, ctx: ToolContext) -> ToolResult:
         return await asyncio.to_thread(self._run, args, ctx)
 
     def _run(self, args: LsArgs, ctx: ToolContext) -> ToolResult:
-        path = resolve_in_workspace(ctx.workspace, args.path, must_exist=True)
-        rel = display_path(ctx.workspace, path)
-        if not path.is_dir():
-            raise ToolError(f"'{args.path}' is not a directory; use read to show a file")
+        rel = rel_in_workspace(ctx.workspace, args.path)
+        ids = excluded_ids()
+        with confined(ctx.workspace, args.path):
+            try:
+                fd = beneath.open_dir_beneath(ctx.workspace, rel, exclude=ids)
+            except NotADirectoryError:
+                raise ToolError(f"'{args.path}' is not a directory; use read to show a file") from None
+        rel = resolved_rel(ctx.workspace, rel)
         try:
-            entries = list(os.scandir(path))
+            dirs, others = _list_dir(fd, ids)
         except OSError as exc:
             raise ToolError(f"cannot list '{args.path}': {exc.strerror or exc}") from None
-        dirs, others = [], []
-        for e in entries:
-            if e.is_symlink():
-                try:
-                    others.append((e.name, f"{e.name} -> {os.readlink(e.path)}"))
-                except OSError:
-                    others.append((e.name, f"{e.name} -> ?"))
-            elif e.is_dir():
-                dirs.append((e.name, f"{e.name}/"))
-            else:
-                try:
-                    size = human_size(e.stat(follow_symlinks=False).st_size)
-                except OSError:
-                    size = "?"
-                others.append((e.name, f"{e.name}  ({size})"))
+        finally:
+            os.close(fd)
         lines = [text for _, text in sorted(dirs) + sorted(others)]
         total = len(lines)
         if total == 0:
@@ -436,6 +485,29 @@ class LsTool(Tool):
         )
 
 
+def _list_dir(fd: int, exclude: frozenset[beneath.Identity]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(folders, other entries) of the open directory ``fd`` as (name, line); excluded folders
+    (``$COWORK_HOME``) are left out."""
+    dirs, others = [], []
+    for e in os.scandir(fd):
+        try:
+            st = e.stat(follow_symlinks=False)
+        except OSError:
+            others.append((e.name, f"{e.name}  (?)"))
+            continue
+        if stat.S_ISLNK(st.st_mode):
+            try:
+                others.append((e.name, f"{e.name} -> {os.readlink(e.name, dir_fd=fd)}"))
+            except OSError:
+                others.append((e.name, f"{e.name} -> ?"))
+        elif stat.S_ISDIR(st.st_mode):
+            if (st.st_dev, st.st_ino) not in exclude:
+                dirs.append((e.name, f"{e.name}/"))
+        else:
+            others.append((e.name, f"{e.name}  ({human_size(st.st_size)})"))
+    return dirs, others
+
+
 # ------------------------------------------------------------------------------------------- glob
 
 
@@ -447,29 +519,32 @@ class GlobArgs(ToolArgs):
     path: str = Field(".", description="Directory to search from, relative to the workspace.")
 
 
-def _glob_files(root: Path, base: Path, pattern: str) -> list[tuple[float, str]]:
-    """(mtime, workspace-relative path) of files under ``base`` matching ``pattern``.
+def _glob_files(workspace: Path, base_fd: int, base: str, pattern: str,
+                exclude: frozenset[beneath.Identity]) -> list[tuple[float, str]]:
+    """(mtime, workspace-relative path) of files under the open folder ``base_fd`` (the
+    workspace-relative ``base``) matching ``pattern``, newest first.
 
-    Never enters ``.git`` nor follows directory symlinks; file symlinks leading outside the
-    workspace are skipped.
-    """
+    Never enters ``.git``, nor the places in ``exclude`` (``$COWORK_HOME``, credential stores),
+    nor follows directory symlinks; file symlinks are listed when they lead to a regular file
+    inside the workspace (resolved beneath it)."""
     regex = glob_to_regex(pattern)
+    prefix = "" if base == "." else f"{base}/"
     found: list[tuple[float, str]] = []
-    for dirpath, dirnames, filenames in os.walk(base):
-        dirnames[:] = [d for d in dirnames if d != ".git"]
-        for name in filenames:
-            full = Path(dirpath, name)
-            if not regex.fullmatch(full.relative_to(base).as_posix()):
-                continue
-            try:
-                if full.is_symlink():
-                    target = full.resolve()
-                    if not target.is_relative_to(root) or not target.is_file():
-                        continue
-                mtime = full.stat().st_mtime
-            except (OSError, RuntimeError):
-                continue
-            found.append((mtime, full.relative_to(root).as_posix()))
+    for _, _, rel, entry in walk_beneath(base_fd, exclude):
+        if not regex.fullmatch(rel):
+            continue
+        try:
+            if entry.is_symlink():
+                st = beneath.stat_beneath(workspace, prefix + rel, exclude=exclude)
+                if not stat.S_ISREG(st.st_mode):
+                    continue
+            else:
+                st = entry.stat(follow_symlinks=False)
+        except (OSError, ValueError):
+            continue
+        if (st.st_dev, st.st_ino) in exclude:
+            continue
+        found.append((st.st_mtime, prefix + rel))
     found.sort(key=lambda item: (-item[0], item[1]))
     return found
 
@@ -484,7 +559,7 @@ class GlobTool(Tool):
         "modified first, at most 1000. `.git` is never searched."
     )
     Args = GlobArgs
-    mutating = False
+    traits = ToolTraits(read_only=True, destructive=False, open_world=False, paths={"path": "read"})
 
     async def run(self, args: GlobArgs, ctx: ToolContext) -> ToolResult:
         return await asyncio.to_thread(self._run, args, ctx)
@@ -498,13 +573,22 @@ class GlobTool(Tool):
         if ".." in PurePosixPath(pattern.replace("\\", "/")).parts:
             raise ToolError(f"pattern '{pattern}' contains '..'; set `path` to search elsewhere "
                             "in the workspace")
-        root = ctx.workspace.resolve()
-        base = resolve_in_workspace(ctx.workspace, args.path, must_exist=True)
-        if not base.is_dir():
-            raise ToolError(f"'{args.path}' is not a directory")
-        found = _glob_files(root, base, pattern)
+        base = rel_in_workspace(ctx.workspace, args.path)
+        ids = excluded_ids()
+        with confined(ctx.workspace, args.path):
+            try:
+                fd = beneath.open_dir_beneath(ctx.workspace, base, exclude=ids)
+            except NotADirectoryError:
+                raise ToolError(f"'{args.path}' is not a directory") from None
+        try:
+            root = os.fstat(fd)
+            private, _ = private_places(ctx.workspace)
+            walk_ids = ids | (private - {(root.st_dev, root.st_ino)})  # a store named explicitly is listed
+            found = _glob_files(ctx.workspace, fd, shown(base), pattern, walk_ids)
+        finally:
+            os.close(fd)
         if not found:
-            where = display_path(ctx.workspace, base)
+            where = shown(base)
             return ToolResult(f"No files match '{pattern}' in {where}", summary="0 files")
         lines = [rel for _, rel in found[:MAX_LIST_ENTRIES]]
         if len(found) > MAX_LIST_ENTRIES:

@@ -1,16 +1,15 @@
 """The ``bash`` tool: run a shell command in the workspace, inside the OS sandbox.
 
-The command runs as ``bash -c COMMAND`` in the sandbox that :func:`cowork.policy.sandbox.resolve`
-picks for ``ToolContext.sandbox`` (bubblewrap, else Landlock; with neither, the call fails with a
-:class:`ToolError` saying what is missing and how to fix it, unless a person chose ``off``). See
-:mod:`cowork.policy.sandbox` for what the sandbox allows; ``ToolContext.network`` shares the host
-network with it. The environment is rebuilt from an allow-list (never a credential); stdin is
-/dev/null, stdout and stderr are merged, the workspace is the cwd.
+The command runs as ``bash -c COMMAND`` in the sandbox that :func:`cowork.sandbox.resolve` picks
+for ``ToolContext.sandbox`` (bubblewrap, else Landlock; with neither, the call fails with a
+:class:`ToolError` saying what is missing and how to fix it, unless a person chose ``off``),
+launched by :class:`cowork.sandbox.Launch`. See :mod:`cowork.sandbox` for what the sandbox
+allows; ``ToolContext.network`` shares the host network with it. The environment is rebuilt from
+an allow-list (never a credential); stdin is /dev/null, stdout and stderr are merged, the
+workspace is the cwd.
 
-The command gets its own process group (``start_new_session``) and dies with cowork (bubblewrap's
-``--die-with-parent``; ``PR_SET_PDEATHSIG`` for the other backends, through ``setpriv`` or the
-Landlock helper, so no ``preexec_fn``: the spawn stays a cheap vfork). Output is read
-incrementally and at most :data:`KEEP_BYTES` of its head and of its tail are kept, so endless
+The command gets its own process group (``start_new_session``) and dies with cowork (see
+:mod:`cowork.sandbox.launch`). Output is read incrementally and at most :data:`KEEP_BYTES` of its head and of its tail are kept, so endless
 output cannot exhaust memory. On timeout and on cancellation the whole tree is SIGKILLed: the
 process group, bubblewrap's PID namespace (killing its init kills every process in it) and, when
 cowork runs as root, the pids cgroup. When the command itself exits, anything still holding the
@@ -25,19 +24,14 @@ A command that failed without network access and printed a resolver or connectio
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import re
-import shutil
-import signal
-import sys
 import time
-from dataclasses import dataclass, field, replace
 
 from pydantic import Field
 
-from cowork.policy import sandbox
+from cowork.sandbox import Launch, SandboxUnavailable
 from cowork.tools.base import Tool, ToolArgs, ToolContext, ToolError, ToolResult, plural, truncate_middle
+from cowork.tools.base import ToolTraits
 
 DEFAULT_TIMEOUT_S = 120
 MAX_TIMEOUT_S = 600
@@ -47,11 +41,6 @@ EXIT_GRACE_S = 0.5
 """Seconds to keep reading after the command exits, for output still buffered in the pipe."""
 _CHUNK = 64 * 1024
 
-
-_SETPRIV = shutil.which("setpriv")
-_DIE_WITH_PARENT = [_SETPRIV, "--pdeathsig", "KILL", "--"] if _SETPRIV and sys.platform.startswith("linux") else []
-"""util-linux's setpriv sets PR_SET_PDEATHSIG before exec (bash under ``sandbox="off"``, bwrap itself)."""
-_PRLIMIT = shutil.which("prlimit")
 
 NETWORK_DENIED = re.compile(
     r"Could not resolve host|Temporary failure in name resolution|Name or service not known|"
@@ -113,29 +102,6 @@ async def _pump(stream: asyncio.StreamReader, out: _Output) -> None:
         out.feed(chunk)
 
 
-def _kill_group(pgid: int) -> None:
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _kill(pid: int | None) -> None:
-    if pid:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-
-
-def _parent_of(pid: int) -> int | None:
-    """The parent pid of ``pid`` (``/proc/PID/stat``, field 4), or None when it is gone."""
-    try:
-        return int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
 def _close_transport(proc: asyncio.subprocess.Process) -> None:
     """Drop our end of the pipes without waiting for other holders (escaped children) to exit."""
     transport = getattr(proc, "_transport", None)
@@ -143,155 +109,7 @@ def _close_transport(proc: asyncio.subprocess.Process) -> None:
         transport.close()
 
 
-@dataclass
-class _Launch:
-    """How one command is started and torn down under the chosen sandbox backend."""
-
-    backend: str
-    argv: list[str]
-    env: dict[str, str]
-    status_r: int | None = None  # read end of bwrap's --json-status-fd pipe
-    status_w: int | None = None
-    cgroup: sandbox.PidsCgroup | None = None
-    tmpdir: str | None = None
-    init_pid: int | None = None  # bwrap's PID-namespace init (killing it kills the sandbox)
-    exit_code: int | None = None  # the command's own exit code, as bwrap reports it
-    status_eof: bool = False  # bwrap closed the status pipe: it is gone
-    _status: bytes = field(default=b"", repr=False)
-
-    @classmethod
-    def prepare(cls, ctx: ToolContext, command: str) -> _Launch:
-        """Raises ToolError when the sandbox cannot run here (the message says how to fix it)."""
-        try:
-            backend = sandbox.resolve(ctx.sandbox)
-        except (sandbox.SandboxUnavailable, ValueError) as exc:
-            raise ToolError(str(exc)) from None
-        bash = ["bash", "-c", command]
-        if backend == "off":
-            env = {**sandbox.without_secrets(os.environ), "COWORK": "1", "PAGER": "cat", "GIT_PAGER": "cat"}
-            return cls(backend, [*_DIE_WITH_PARENT, *bash], env)
-        limits = sandbox.Limits()
-        spec = sandbox.Spec(
-            workspace=ctx.workspace, network=ctx.network, hidden=sandbox.hidden_paths(os.environ),
-            limits=limits, prlimit=_PRLIMIT,
-        )
-        cgroup = sandbox.pids_cgroup(replace(limits, processes=limits.processes + 2))  # + bwrap and its init
-        if backend == "bwrap":
-            r, w = os.pipe()
-            os.set_blocking(r, False)
-            spec = replace(spec, env=sandbox.scrubbed_env(os.environ, "/tmp"))
-            argv = sandbox.bwrap_argv(sandbox.support().bwrap or "bwrap", spec, bash, status_fd=w)
-            argv = [*_DIE_WITH_PARENT, *argv]  # bwrap's --die-with-parent covers its children, not bwrap
-            launch = cls(backend, argv, dict(spec.env), status_r=r, status_w=w, cgroup=cgroup)
-        else:
-            tmpdir = sandbox.private_tmpdir()
-            env = sandbox.scrubbed_env(os.environ, tmpdir)
-            extra = sandbox.user_process_count() if os.geteuid() else 0
-            argv = sandbox.landlock_argv(spec, tmpdir, bash, extra_processes=extra)
-            launch = cls(backend, argv, env, cgroup=cgroup, tmpdir=tmpdir)
-        if cgroup is not None:
-            launch.argv = cgroup.wrap(launch.argv)
-        return launch
-
-    @property
-    def pass_fds(self) -> tuple[int, ...]:
-        return (self.status_w,) if self.status_w is not None else ()
-
-    def spawned(self) -> None:
-        """Close our copy of the status pipe's write end (bwrap holds its own)."""
-        if self.status_w is not None:
-            os.close(self.status_w)
-            self.status_w = None
-
-    def poll_status(self) -> bool:
-        """Read what bwrap reported so far: the init's pid, then the command's exit code.
-        True once the exit code is known or bwrap is gone."""
-        if self.status_r is None:
-            return False
-        while not self.status_eof:
-            try:
-                chunk = os.read(self.status_r, 4096)
-            except BlockingIOError:
-                break
-            if not chunk:
-                self.status_eof = True
-                break
-            self._status += chunk
-        *lines, self._status = self._status.split(b"\n")
-        for line in lines:
-            try:
-                report = json.loads(line)
-            except ValueError:
-                continue
-            if "child-pid" in report:
-                self.init_pid = int(report["child-pid"])
-            if "exit-code" in report:
-                self.exit_code = int(report["exit-code"])
-        return self.exit_code is not None or self.status_eof
-
-    async def reported(self) -> None:
-        """Wait, without polling, until bwrap reports the exit code or closes the status pipe."""
-        assert self.status_r is not None
-        loop = asyncio.get_running_loop()
-        done = loop.create_future()
-
-        def ready() -> None:
-            if self.poll_status() and not done.done():
-                done.set_result(None)
-
-        loop.add_reader(self.status_r, ready)
-        try:
-            ready()
-            await done
-        finally:
-            loop.remove_reader(self.status_r)
-
-    def kill(self, proc: asyncio.subprocess.Process) -> None:
-        """SIGKILL everything the command started: its group, the sandbox's PID namespace, the cgroup."""
-        self.poll_status()
-        if self.init_pid and _parent_of(self.init_pid) == proc.pid:  # still bwrap's child, not a reused pid
-            _kill(self.init_pid)
-        _kill_group(proc.pid)
-        if self.cgroup is not None:
-            for pid in self.cgroup.pids():
-                _kill(pid)
-
-    def close(self) -> None:
-        """Release the status pipe, the cgroup (killing what is left in it) and the private tmp."""
-        self.spawned()
-        if self.status_r is not None:
-            os.close(self.status_r)
-            self.status_r = None
-        if self.cgroup is not None:
-            self.cgroup.close()
-        if self.tmpdir is not None:
-            shutil.rmtree(self.tmpdir, ignore_errors=True)
-
-
-async def _exited(proc: asyncio.subprocess.Process, launch: _Launch) -> int:
-    """Wait until the command itself exits and return its code.
-
-    ``Process.wait()`` would also wait for every holder of the output pipe (background children)
-    to close it. Under bubblewrap, wait for the exit code its status pipe reports (bwrap itself
-    lives on while background processes do); otherwise poll the return code (5 ms at first, at
-    most 50 ms apart).
-    """
-    if launch.status_r is not None and not launch.status_eof:
-        await launch.reported()
-        if launch.exit_code is not None:
-            return launch.exit_code
-    delay = 0.005
-    while proc.returncode is None:
-        launch.poll_status()
-        if launch.exit_code is not None:
-            return launch.exit_code
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 0.05)
-    launch.poll_status()
-    return launch.exit_code if launch.exit_code is not None else proc.returncode
-
-
-async def _settle(reader: asyncio.Task[None], proc: asyncio.subprocess.Process, launch: _Launch) -> bool:
+async def _settle(reader: asyncio.Task[None], proc: asyncio.subprocess.Process, launch: Launch) -> bool:
     """Let the reader drain for the grace period, then kill what is left and stop reading.
 
     Returns True when the output reached end-of-file (every writer is gone).
@@ -322,7 +140,7 @@ class BashTool(Tool):
         "the command."
     )
     Args = BashArgs
-    mutating = True
+    traits = ToolTraits(destructive=True, open_world=True, checkpoint=True, command_arg="command")
 
     async def run(self, args: BashArgs, ctx: ToolContext) -> ToolResult:
         if not args.command.strip():
@@ -334,13 +152,16 @@ class BashTool(Tool):
             )
         if args.timeout < 1:
             raise ToolError(f"timeout must be at least 1 second (got {args.timeout})")
-        launch = _Launch.prepare(ctx, args.command)
+        try:
+            launch = Launch.prepare(ctx.sandbox, ctx.workspace, ["bash", "-c", args.command], network=ctx.network)
+        except (SandboxUnavailable, ValueError) as exc:
+            raise ToolError(str(exc)) from None
         try:
             return await self._run(args, ctx, launch)
         finally:
             launch.close()
 
-    async def _run(self, args: BashArgs, ctx: ToolContext, launch: _Launch) -> ToolResult:
+    async def _run(self, args: BashArgs, ctx: ToolContext, launch: Launch) -> ToolResult:
         started = time.monotonic()
         try:
             proc = await asyncio.create_subprocess_exec(
@@ -358,11 +179,11 @@ class BashTool(Tool):
         timed_out = False
         try:
             try:
-                code = await asyncio.wait_for(_exited(proc, launch), timeout=args.timeout)
+                code = await asyncio.wait_for(launch.exited(proc), timeout=args.timeout)
             except TimeoutError:
                 timed_out = True
                 launch.kill(proc)
-                code = await _exited(proc, launch)
+                code = await launch.exited(proc)
             if await _settle(reader, proc, launch):
                 await proc.wait()  # reap and close the transport; immediate once the pipe is shut
             else:
@@ -373,7 +194,7 @@ class BashTool(Tool):
         except asyncio.CancelledError:
             launch.kill(proc)
             reader.cancel()
-            await asyncio.shield(asyncio.gather(_exited(proc, launch), reader, return_exceptions=True))
+            await asyncio.shield(asyncio.gather(launch.exited(proc), reader, return_exceptions=True))
             _close_transport(proc)
             raise
         elapsed = time.monotonic() - started

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from cowork.tools.base import Tool, ToolArgs, ToolContext, ToolError, ToolResult
+from cowork.tools.base import Tool, ToolArgs, ToolContext, ToolError, ToolResult, ToolTraits
 
 TodoStatus = Literal["pending", "in_progress", "completed"]
 _MARK = {"completed": "[x]", "in_progress": "[~]", "pending": "[ ]"}
@@ -34,7 +34,7 @@ class TodoWriteTool(Tool):
         "pending, in_progress or completed. Update it as you start and finish steps."
     )
     Args = TodoWriteArgs
-    mutating = False
+    traits = ToolTraits(read_only=True, destructive=False, open_world=False)  # the plan is not the workspace
 
     async def run(self, args: TodoWriteArgs, ctx: ToolContext) -> ToolResult:
         todos = [{"content": t.content.strip(), "status": t.status} for t in args.todos]

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field
 
-from cowork.tools.base import Tool, ToolArgs, ToolContext, ToolError, ToolResult
+from cowork.tools.base import Tool, ToolArgs, ToolContext, ToolError, ToolResult, ToolTraits
 
 if TYPE_CHECKING:
     import httpx
@@ -104,7 +104,7 @@ class WebFetchTool(Tool):
         "to `max_length` characters."
     )
     Args = WebFetchArgs
-    mutating = False
+    traits = ToolTraits(read_only=True, destructive=False, open_world=True, url_arg="url")
 
     async def run(self, args: WebFetchArgs, ctx: ToolContext) -> ToolResult:
         import httpx
