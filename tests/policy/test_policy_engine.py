@@ -347,3 +347,20 @@ def test_every_decision_names_a_rule_and_a_reason(places):
 def test_unknown_mode(places):
     with pytest.raises(ValueError, match="mode must be one of"):
         decide(places, "bash", "ls", mode="careless")
+
+
+def test_command_rules_and_the_read_only_commands_follow_the_shell_trait_not_the_name(places):
+    """A tool called anything whose traits name a shell-command argument is decided as ``bash``
+    is: the built-in read-only commands, command rules and the hard denies; the same command in
+    a tool without that trait is not analysed as a command."""
+    from cowork.policy.engine import PlainTraits
+
+    user_rules(places, "[[rules]]\noutcome = 'deny'\ncommand = 'make deploy'\n")
+    policy = load_policy(places[0])
+    shell = PlainTraits(command_arg="script")
+    assert policy.decide("run_script", {"script": "git status"}, mode="read-only", traits=shell).outcome == "allow"
+    denied = policy.decide("run_script", {"script": "make deploy"}, mode="yolo", traits=shell)
+    assert denied.outcome == "deny" and denied.rule.endswith("policy.toml#1")
+    assert policy.decide("run_script", {"script": "cat ~/.ssh/id_rsa"}, mode="yolo", traits=shell).hard
+    plain = policy.decide("notes", {"script": "make deploy"}, mode="yolo", traits=PlainTraits())
+    assert plain.outcome == "allow" and plain.rule == "mode:yolo"

@@ -67,7 +67,6 @@ tool = "web_fetch"
      "rule 2: outcome must be one of allow, ask, deny, not 'maybe'"),
     ("[[rules]]\noutcome = 'allow'", "rule 1: give a scope"),
     ("[[rules]]\noutcome = 'allow'\ncommand = 'ls'\npath = 'x'", "rule 1: give one of command, path, domain, mcp"),
-    ("[[rules]]\noutcome = 'allow'\ntool = 'write'\ncommand = 'ls'", "rule 1: command rules are for bash"),
     ("[[rules]]\noutcome = 'allow'\ncommand = 'echo \"open'", "rule 1: command 'echo \"open' cannot be split"),
     ("[[rules]]\noutcome = 'allow'\ncommand = '   '", "rule 1: command must be a non-empty string"),
     ("[[rules]]\noutcome = 'allow'\ntool = 'bash'\ncolour = 'red'", "rule 1: unknown key 'colour'"),
@@ -171,7 +170,9 @@ def test_session_patterns(pattern, kind, scope):
     assert rule.outcome == "allow" and rule.id == f"session:{pattern}" and rule.kind == kind
     if scope is not None:
         assert getattr(rule, kind) == scope
-    assert rule.covers_tool("bash") is (pattern.startswith(("bash:", "path:")))
+    assert rule.covers_tool("bash", shell=True) is (pattern.startswith(("bash:", "path:")))
+    if kind == "command":  # a command pattern needs a tool that runs shell commands
+        assert not rule.covers_tool("bash")
 
 
 @pytest.mark.parametrize("pattern", ["", ":x", "bash:"])

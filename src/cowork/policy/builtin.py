@@ -41,7 +41,7 @@ READ_ONLY_COMMANDS = (
 """Commands (rule patterns) allowed in every mode, read-only included: they change nothing."""
 
 BUILTIN_RULES: tuple[Rule, ...] = tuple(
-    Rule("allow", f"builtin:read-only:{p.removesuffix(' *')}", tool="bash", command=tuple(p.split()), readonly=True)
+    Rule("allow", f"builtin:read-only:{p.removesuffix(' *')}", command=tuple(p.split()), readonly=True)
     for p in READ_ONLY_COMMANDS
 )
 

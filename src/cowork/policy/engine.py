@@ -129,7 +129,8 @@ class Policy:
         an unknown mode."""
         check_mode(mode)
         traits = traits if traits is not None else PlainTraits(mutating=mutating)
-        rules = [r for r in (*self.rules, *session_rules(tuple(session))) if r.covers_tool(tool)]
+        shell = bool(traits.command_arg)
+        rules = [r for r in (*self.rules, *session_rules(tuple(session))) if r.covers_tool(tool, shell=shell)]
         return _combine(list(self._verdicts(tool, arguments, traits, mode, rules)))
 
     def tool_outcome(self, tool: str, *, mutating: bool, mode: str, session: Iterable[str] = ()) -> Outcome:

@@ -4,7 +4,8 @@ A rule has an ``outcome`` (``allow``, ``ask`` or ``deny``) and a scope; a rule w
 matches only when all of them do:
 
 - ``tool``: a tool name or glob (``write``, ``mcp__*``); alone it covers every call of the tool.
-- ``command``: a ``bash`` command, matched on the parsed argv of each simple command: one glob per
+- ``command``: a shell command (of ``bash``, or any tool whose traits name a shell-command
+  argument; with ``tool`` only that tool's), matched on the parsed argv of each simple command: one glob per
   word (``fnmatch``), the same number of words, except that a final ``*`` word matches any number
   of further words. ``git status`` matches only ``git status``; ``npm run *`` matches
   ``npm run test -- -x``. The pattern is split like a shell line (``shlex``).
@@ -78,10 +79,12 @@ class Rule:
                 return kind
         return "tool"
 
-    def covers_tool(self, tool: str) -> bool:
+    def covers_tool(self, tool: str, *, shell: bool = False) -> bool:
+        """The rule may apply to a call of ``tool`` (its ``tool`` glob matches; a ``command``
+        rule only to a tool whose traits name a shell-command argument: ``shell``)."""
         if self.tool is not None and not fnmatch.fnmatchcase(tool, self.tool):
             return False
-        if self.command is not None and tool != "bash":
+        if self.command is not None and not shell:
             return False
         if self.mcp is not None:
             found = split_mcp_name(tool)
@@ -156,8 +159,6 @@ def parse_rule(data: Any, rule_id: str, where: str) -> Rule:
     tool = data.get("tool")
     command = None
     if "command" in data:
-        if tool not in (None, "bash"):
-            raise bad(f"command rules are for bash, not {tool!r}")
         try:
             command = tuple(shlex.split(data["command"]))
         except ValueError as exc:
