@@ -79,6 +79,12 @@ def _upgrade(connection: Any) -> None:
 
 
 async def migrate(engine: AsyncEngine) -> None:
-    """Bring the schema to the newest revision (a no-op costing one query when it is current)."""
-    async with engine.begin() as conn:
-        await conn.run_sync(_upgrade)
+    """Bring the schema to the newest revision (a no-op costing one query when it is current).
+
+    On SQLite the check and the upgrade run in one ``BEGIN IMMEDIATE`` transaction, so two
+    processes opening a new database at once do not race: the second waits (up to the busy
+    timeout) for the first's migration, then finds the schema current."""
+    async with engine.connect() as conn:
+        conn = await conn.execution_options(**{WRITE: True})
+        async with conn.begin():
+            await conn.run_sync(_upgrade)
