@@ -364,3 +364,20 @@ def test_command_rules_and_the_read_only_commands_follow_the_shell_trait_not_the
     assert policy.decide("run_script", {"script": "cat ~/.ssh/id_rsa"}, mode="yolo", traits=shell).hard
     plain = policy.decide("notes", {"script": "make deploy"}, mode="yolo", traits=PlainTraits())
     assert plain.outcome == "allow" and plain.rule == "mode:yolo"
+
+
+def test_a_session_answer_for_a_shell_tool_allows_that_command_again(places):
+    """The "always" suggestion of a shell-trait tool that is not called bash is its own command
+    pattern (``run_script:make test``) and allows that command, and only it, for that tool."""
+    from cowork.policy.engine import PlainTraits
+
+    policy = load_policy(places[0])
+    shell = PlainTraits(command_arg="script")
+    asked = policy.decide("run_script", {"script": "make test"}, mode="default", traits=shell)
+    assert asked.outcome == "ask" and asked.suggestion == ("run_script:make test",)
+    again = policy.decide("run_script", {"script": "make test"}, mode="default", traits=shell,
+                          session=asked.suggestion)
+    assert again.outcome == "allow" and again.rule == "session:run_script:make test"
+    other = policy.decide("run_script", {"script": "make deploy"}, mode="default", traits=shell,
+                          session=asked.suggestion)
+    assert other.outcome == "ask"

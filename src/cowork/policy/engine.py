@@ -130,7 +130,8 @@ class Policy:
         check_mode(mode)
         traits = traits if traits is not None else PlainTraits(mutating=mutating)
         shell = bool(traits.command_arg)
-        rules = [r for r in (*self.rules, *session_rules(tuple(session))) if r.covers_tool(tool, shell=shell)]
+        answers = session_rules(tuple(session), tool if shell else None)
+        rules = [r for r in (*self.rules, *answers) if r.covers_tool(tool, shell=shell)]
         return _combine(list(self._verdicts(tool, arguments, traits, mode, rules)))
 
     def tool_outcome(self, tool: str, *, mutating: bool, mode: str, session: Iterable[str] = ()) -> Outcome:
@@ -307,12 +308,14 @@ def _hosts(argv: Sequence[str]) -> tuple[str, ...]:
 
 
 @functools.lru_cache(maxsize=256)
-def session_rules(patterns: tuple[str, ...]) -> tuple[Rule, ...]:
-    """The allow rules of a session's "always" patterns; malformed ones are skipped (logged)."""
+def session_rules(patterns: tuple[str, ...], shell_tool: str | None = None) -> tuple[Rule, ...]:
+    """The allow rules of a session's "always" patterns; malformed ones are skipped (logged).
+    ``shell_tool``: the tool being decided, when its traits name a shell-command argument (its
+    ``TOOL:COMMAND`` patterns are command patterns, as ``bash:COMMAND`` ones are)."""
     rules = []
     for pattern in patterns:
         try:
-            rules.append(session_rule(pattern))
+            rules.append(session_rule(pattern, shell_tools=(shell_tool,) if shell_tool else ()))
         except ValueError as exc:
             log.warning("ignoring a session pattern: %s", exc)
     return tuple(rules)

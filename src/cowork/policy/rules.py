@@ -196,19 +196,20 @@ def load_rules(path: Path) -> tuple[Rule, ...]:
     return tuple(parse_rule(r, f"{path}#{n}", f"{path}: rule {n}") for n, r in enumerate(rules, 1))
 
 
-def session_rule(pattern: str) -> Rule:
+def session_rule(pattern: str, shell_tools: tuple[str, ...] = ()) -> Rule:
     """The allow rule of an "always in this session" answer: a bare tool name covers the whole
-    tool; ``bash:COMMAND`` a command pattern; ``web_fetch:HOST`` a domain; ``path:GLOB`` a path
-    written by any tool (a ``bash`` redirection included); ``TOOL:GLOB`` a path for one tool.
-    Raises ValueError for an empty pattern or a command that cannot be split."""
+    tool; ``bash:COMMAND`` (or ``TOOL:COMMAND`` for a tool in ``shell_tools``, those whose traits
+    name a shell-command argument) a command pattern; ``web_fetch:HOST`` a domain; ``path:GLOB``
+    a path written by any tool (a ``bash`` redirection included); ``TOOL:GLOB`` a path for one
+    tool. Raises ValueError for an empty pattern or a command that cannot be split."""
     tool, sep, scope = pattern.partition(":")
     if not tool or (sep and not scope):
         raise ValueError(f"bad session pattern {pattern!r}")
     rule_id = f"session:{pattern}"
     if not sep:
         return Rule("allow", rule_id, tool=tool)
-    if tool == "bash":
-        return Rule("allow", rule_id, tool="bash", command=tuple(shlex.split(scope)))
+    if tool == "bash" or tool in shell_tools:
+        return Rule("allow", rule_id, tool=tool, command=tuple(shlex.split(scope)))
     if tool == "web_fetch":
         return Rule("allow", rule_id, tool=tool, domain=scope.lower())
     return Rule("allow", rule_id, tool=None if tool == "path" else tool, path=scope)
