@@ -314,3 +314,21 @@ def test_repair_answers_dangling_tool_calls():
     assert {r.tool_call_id: r.outcome for r in returns} == {"c1": "success", "c2": "interrupted"}
     dangling = repair(history[:2])
     assert len(dangling) == 3 and all(p.outcome == "interrupted" for p in dangling[2].parts)
+
+
+async def test_a_client_that_saw_the_turn_end_can_rewind_or_delete_at_once(runtime, workspace):
+    """Between a turn's terminal event and the end of its task, rewind and delete wait for the
+    task instead of refusing with "has a running turn" (a client acts on ``turn.completed``)."""
+    for act in ("rewind", "delete"):
+        script = Script("done")
+        runtime.use_model(MODEL, script.model)
+        session = await runtime.create_session(workspace, MODEL)
+        started = await runtime.start_turn(session.id, "hello")
+        turn = runtime._turns[session.id]
+        while not turn.ending:  # the end is recorded; the task may still be finishing
+            await asyncio.sleep(0)
+        if act == "rewind":
+            rewound = await runtime.rewind_turn(session.id, started.turn_id, restore="conversation")
+            assert rewound.rewound_turn_ids == [started.turn_id]
+        else:
+            await runtime.delete_session(session.id)

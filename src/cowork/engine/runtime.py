@@ -269,13 +269,21 @@ class Runtime:
         """Go back to before ``turn_id`` (see :meth:`Checkpoints.rewind`). Raises NotFound,
         TurnInProgress (a turn is running: interrupt it first), CheckpointUnavailable."""
         await self.store.get_session(session_id)
-        if session_id in self._tasks:
-            raise TurnInProgress(f"session {session_id} has a running turn; interrupt it first")
+        await self._no_running_turn(session_id)
         return await self.checkpoints.rewind(session_id, turn_id, restore, force)
 
-    async def delete_session(self, session_id: str) -> None:
-        if session_id in self._tasks:
+    async def _no_running_turn(self, session_id: str) -> None:
+        """Return once the session has no turn task; a turn that has journaled its end is waited
+        for (a client that saw ``turn.completed`` may act at once). Raises TurnInProgress."""
+        task = self._tasks.get(session_id)
+        if task is None:
+            return
+        if not self._turns[session_id].ending:
             raise TurnInProgress(f"session {session_id} has a running turn; interrupt it first")
+        await asyncio.wait([task])
+
+    async def delete_session(self, session_id: str) -> None:
+        await self._no_running_turn(session_id)
         await self.store.delete_session(session_id)
         self.journal.forget(session_id)
 
