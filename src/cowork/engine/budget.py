@@ -37,6 +37,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .. import config
 from ..config import EngineSettings
 from ..protocol import Usage
 
@@ -76,7 +77,6 @@ class Limit:
 
 
 LIMITS = tuple(Limit(scope, kind) for scope in SCOPES for kind in KINDS)
-BY_FLAG = {limit.flag: limit for limit in LIMITS}
 
 
 def session_limited(settings: EngineSettings) -> bool:
@@ -86,24 +86,10 @@ def session_limited(settings: EngineSettings) -> bool:
 
 def parse_budget_flags(values: Sequence[str]) -> dict[Limit, int | float]:
     """``--budget`` values (``["turn-tokens=20000", "session-cost=2.5"]``) as
-    ``{Limit("turn", "tokens"): 20000, Limit("session", "cost"): 2.5}``. Steps and tokens are whole
-    numbers, seconds and cost may have decimals; all must be positive. Raises ValueError naming the
-    flag and the known names."""
-    out: dict[Limit, int | float] = {}
-    for value in values:
-        name, sep, raw = value.partition("=")
-        limit = BY_FLAG.get(name.strip())
-        if not sep or limit is None:
-            raise ValueError(f"--budget {value!r}: write LIMIT=N with LIMIT one of {', '.join(BY_FLAG)}")
-        try:
-            number: int | float = int(raw) if limit.kind in ("steps", "tokens") else float(raw)
-        except ValueError:
-            whole = "a whole number" if limit.kind in ("steps", "tokens") else "a number"
-            raise ValueError(f"--budget {value!r}: {limit.flag} must be {whole}") from None
-        if number <= 0:
-            raise ValueError(f"--budget {value!r}: {limit.flag} must be positive")
-        out[limit] = number
-    return out
+    ``{Limit("turn", "tokens"): 20000, Limit("session", "cost"): 2.5}``, parsed by
+    :func:`cowork.config.parse_budget_flags`. Raises ValueError naming the flag and the known names."""
+    by_setting = {limit.setting: limit for limit in LIMITS}
+    return {by_setting[setting]: n for setting, n in config.parse_budget_flags(values).items()}
 
 
 @dataclass(frozen=True)
