@@ -83,14 +83,20 @@ def _open_file(workspace: Path, given: str) -> tuple[int, os.stat_result, str]:
     rel = rel_in_workspace(workspace, given)
     with confined(workspace, given):
         fd = beneath.open_beneath(workspace, rel, os.O_RDONLY | os.O_NONBLOCK, exclude=excluded_ids())
+    return fd, _regular(fd, given, "a directory, not a file; use ls to list it", "not opened"), rel
+
+
+def _regular(fd: int, given: str, directory: str, refused: str) -> os.stat_result:
+    """The stat of ``fd``, opened non-blocking, made blocking once it is a regular file; else
+    ``fd`` is closed and ToolError says ``'given' is DIRECTORY`` or ``… not a regular file …; REFUSED``."""
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode):
         os.close(fd)
         if stat.S_ISDIR(st.st_mode):
-            raise ToolError(f"'{given}' is a directory, not a file; use ls to list it")
-        raise ToolError(f"'{given}' is not a regular file (a pipe, socket or device); not opened")
+            raise ToolError(f"'{given}' is {directory}")
+        raise ToolError(f"'{given}' is not a regular file (a pipe, socket or device); {refused}")
     os.set_blocking(fd, True)
-    return fd, st, rel
+    return st
 
 
 def _read_text_file(workspace: Path, given: str, verb: str) -> tuple[str, str, os.stat_result]:
@@ -280,13 +286,7 @@ def _plan_write(args: WriteArgs, workspace: Path) -> tuple[str, str, bool, str, 
             fd = beneath.open_beneath(workspace, rel, os.O_RDONLY | os.O_NONBLOCK, exclude=excluded_ids())
         except FileNotFoundError:
             return rel, name, False, "", 0
-    st = os.fstat(fd)
-    if not stat.S_ISREG(st.st_mode):
-        os.close(fd)
-        if stat.S_ISDIR(st.st_mode):
-            raise ToolError(f"'{args.path}' is a directory; give a file path to write")
-        raise ToolError(f"'{args.path}' is not a regular file (a pipe, socket or device); not written")
-    os.set_blocking(fd, True)
+    st = _regular(fd, args.path, "a directory; give a file path to write", "not written")
     with os.fdopen(fd, "rb") as f:
         data = f.read(MAX_FILE_BYTES + 1) if st.st_size <= MAX_FILE_BYTES else b"\0"
     return rel, name, True, decode_text(data) or "", st.st_nlink
