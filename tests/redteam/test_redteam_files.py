@@ -13,12 +13,10 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
+from flipper import start_flipper
 from redteam_support import attack
 from sandbox_support import CANARY
 
@@ -72,31 +70,12 @@ async def test_hard_link_and_symlink_tricks_write_nothing_outside(runtime, ws: P
     assert any("hard link" in a for a in out.asked)  # asked even in yolo (a hard deny)
 
 
-FLIPPER = textwrap.dedent("""
-    import os, shutil, sys
-    ws, outside, stop = sys.argv[1], sys.argv[2], sys.argv[3]
-    d, keep = os.path.join(ws, "d"), os.path.join(ws, ".d-real")
-
-    def attempt(fn, *args):
-        try:
-            fn(*args)
-            return True
-        except OSError:
-            return False
-
-    while not os.path.exists(stop):
-        attempt(os.rename, d, keep)
-        attempt(os.symlink, outside, d)
-        attempt(os.unlink, d)
-        if not attempt(os.rename, keep, d):
-            shutil.rmtree(d, ignore_errors=True)
-""")
 
 
 async def test_a_folder_flipping_to_a_symlink_during_a_turn(runtime, ws: Path, outside: Path) -> None:
     (ws / "d").mkdir()
     stop = ws.parent / "stop-flipping"
-    flipper = subprocess.Popen([sys.executable, "-c", FLIPPER, str(ws), str(outside), str(stop)])
+    flipper = start_flipper(ws, outside, stop)
     try:
         out = await attack(runtime, ws, "yolo",
                            *[("write", {"path": f"d/n{i}.txt", "content": "pwned\n"}) for i in range(40)])

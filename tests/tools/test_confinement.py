@@ -9,16 +9,13 @@ exempted ``$COWORK_HOME`` when it lay in the workspace, and wrote existing files
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
+from flipper import start_flipper
 
 from cowork.policy import load_policy
-from cowork.tools import get_tool
-from cowork.tools import search
+from cowork.tools import get_tool, search
 from cowork.tools.base import ToolContext, ToolError, ToolResult
 
 CANARY = "CANARY-cowork-home-7f3a"
@@ -188,34 +185,8 @@ def test_the_policy_asks_a_person_before_writing_a_hard_linked_file(ws: Path, ou
 
 # ----------------------------------------------------------------------------------------- races
 
-FLIPPER = textwrap.dedent("""
-    import os, shutil, sys
-    ws, outside, stop = sys.argv[1], sys.argv[2], sys.argv[3]
-    d, keep = os.path.join(ws, "d"), os.path.join(ws, ".d-real")
-
-    def attempt(fn, *args):
-        try:
-            fn(*args)
-            return True
-        except OSError:
-            return False
-
-    links = 0
-    while not os.path.exists(stop):
-        attempt(os.rename, d, keep)
-        links += attempt(os.symlink, outside, d)
-        attempt(os.unlink, d)
-        if not attempt(os.rename, keep, d):  # a write made the folder again (create parents)
-            shutil.rmtree(d, ignore_errors=True)
-    print("flipped", links)
-""")
 
 
-def _flip(ws: Path, outside: Path, stop: Path) -> subprocess.Popen:
-    """A second process swapping WS/d between a real folder and a symlink to ``outside`` as fast as
-    it can (the attack of issue 11 item 4, run from another session)."""
-    return subprocess.Popen([sys.executable, "-c", FLIPPER, str(ws), str(outside), str(stop)],
-                            stdout=subprocess.PIPE, text=True)
 
 
 async def test_a_folder_flipping_to_a_symlink_never_lets_a_write_land_outside(ws: Path, outside: Path,
@@ -225,7 +196,7 @@ async def test_a_folder_flipping_to_a_symlink_never_lets_a_write_land_outside(ws
     (outside / "f.txt").write_text("outside\n")
     before = sorted(os.listdir(outside))
     stop = ws.parent / "stop"
-    flipper = _flip(ws, outside, stop)
+    flipper = start_flipper(ws, outside, stop)
     written = refused = 0
     try:
         for i in range(400):
@@ -250,7 +221,7 @@ async def test_a_folder_flipping_to_a_symlink_never_lets_a_read_come_from_outsid
     (ws / "d" / "f.txt").write_text("inside\n")
     (outside / "f.txt").write_text("top secret\n")
     stop = ws.parent / "stop"
-    flipper = _flip(ws, outside, stop)
+    flipper = start_flipper(ws, outside, stop)
     seen: list[str] = []
     try:
         for _ in range(400):
