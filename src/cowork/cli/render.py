@@ -209,8 +209,12 @@ class Renderer:
             f"{ev.duration_ms / 1000:.1f}s", style=style))
 
     def _on_turn_completed(self, ev: Any) -> None:
-        label = {"end_turn": "✓ done", "max_steps": "✓ stopped at the step limit", "max_tokens": "✓ output limit reached"}
-        self._end_line(ev, label[ev.stop_reason], "dim")
+        if ev.stop_reason == "end_turn":
+            self._end_line(ev, "✓ done", "dim")
+            return
+        # a turn cut short by a limit is not a success: the task may be unfinished
+        label = {"max_steps": "! stopped at the step limit", "max_tokens": "! output limit reached"}[ev.stop_reason]
+        self._end_line(ev, f"{label}, the task may be unfinished", "yellow")
 
     def _on_turn_failed(self, ev: Any) -> None:
         self.pause()
