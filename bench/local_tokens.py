@@ -8,7 +8,7 @@ rounds of all paths (interleaved, so a drift of the machine's speed hits every p
   ``EmbeddedServer``; a streamed chat completion of a fixed prompt (temperature 0, seed 42,
   ``max_tokens``) read with a plain synchronous httpx client.
 * ``raw-sampled`` - the same without temperature/seed: llama.cpp's default sampling, which is
-  what cowork gets (LocalModel sends no sampling parameters).
+  what cowork got before it sent its own (temperature 0.2, seed 0 since the small-model harness).
 * ``direct``  - cowork's ``LocalModel("smollm2-135m")`` through ``pydantic_ai.direct.
   model_request_stream``, same prompt, no tools. (LocalModel constrains every response to its
   JSON step schema, tools or not; with no tools that is just ``{"answer": string}``.)

@@ -9,7 +9,7 @@ Environment variables (all optional):
 - ``COWORK_HOME``: state folder (database, model cache, keys); default ``~/.cowork``.
 - ``COWORK_DATABASE_URL``: SQLAlchemy async URL; default ``sqlite+aiosqlite:///$COWORK_HOME/cowork.db``.
 - ``COWORK_MODEL``: default model, ``provider:model``; default: the first configured provider's
-  default model, else ``local:smollm2-135m``.
+  default model, else ``local:qwen2.5-coder-1.5b`` (the embedded model).
 - ``COWORK_MAX_STEPS``: model requests per turn before the model must answer (default 50).
 - ``COWORK_STREAM_TIMEOUT``: seconds a model stream may stay silent before it is abandoned and
   retried (default: 60 for hosted providers, 600 for the embedded model, whose first token can

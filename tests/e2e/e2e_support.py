@@ -218,3 +218,44 @@ class Cowork:
         res = self.run("sessions", "list", "--json")
         assert res.code == 0, res.explain()
         return parse_events(res.stdout)
+
+
+CPR = "\x1b\\[6n"  # (a regex) prompt_toolkit asks the terminal where the cursor is; answer so it does not wait
+
+
+class Terminal:
+    """``cowork run --dir WS --model MODEL ARGS…`` (the task among ``args``) in a pseudo-terminal
+    driven by pexpect, with ``env`` added to the test environment; the output seen so far is in
+    ``.seen``."""
+
+    def __init__(self, cw: Cowork, *args: str, **env: str | None) -> None:
+        import io
+
+        import pexpect
+
+        self._pexpect = pexpect
+        self.log = io.StringIO()
+        self.child = pexpect.spawn(COWORK, ["run", "--dir", str(cw.workspace), "--model", MODEL, *args],
+                                   env=cw.env(TERM="xterm", NO_COLOR=None, **env), cwd=str(cw.workspace),
+                                   encoding="utf-8", timeout=40, dimensions=(50, 200))
+        self.child.logfile_read = self.log
+
+    @property
+    def seen(self) -> str:
+        return self.log.getvalue()
+
+    def expect(self, pattern: str) -> None:
+        """Wait for ``pattern``, answering cursor-position requests on the way."""
+        while self.child.expect([CPR, pattern]) == 0:
+            self.child.send("\x1b[1;1R")
+
+    def answer(self, line: str) -> None:
+        self.child.send(line + "\r")
+
+    def finish(self) -> int:
+        """Wait for cowork to exit; its exit status."""
+        while self.child.expect([CPR, self._pexpect.EOF]) == 0:
+            self.child.send("\x1b[1;1R")
+        self.child.close()
+        return self.child.exitstatus
+

@@ -2,48 +2,15 @@
 
 from __future__ import annotations
 
-import io
 import re
 
 import pytest
-from e2e_support import COWORK, MODEL, Cowork, tool_messages
+from e2e_support import Cowork, Terminal, tool_messages
 from fakemodel import FakeModelServer, reply, text, tool_call
 
 pexpect = pytest.importorskip("pexpect", reason="pexpect is needed to drive cowork in a pseudo-terminal")
 
 PROMPT = re.escape("allow? [y] once")
-CPR = re.escape("\x1b[6n")  # prompt_toolkit asks the terminal where the cursor is; answer so it does not wait
-
-
-class Terminal:
-    """``cowork run TASK`` (no --yes) in a pty; the output seen so far is in ``.seen``."""
-
-    def __init__(self, cw: Cowork, task: str) -> None:
-        self.log = io.StringIO()
-        self.child = pexpect.spawn(
-            COWORK, ["run", task, "--dir", str(cw.workspace), "--model", MODEL],
-            env=cw.env(TERM="xterm", NO_COLOR=None), cwd=str(cw.workspace), encoding="utf-8",
-            timeout=40, dimensions=(50, 200),
-        )
-        self.child.logfile_read = self.log
-
-    @property
-    def seen(self) -> str:
-        return self.log.getvalue()
-
-    def expect(self, pattern: str) -> None:
-        """Wait for ``pattern``, answering cursor-position requests on the way."""
-        while self.child.expect([CPR, pattern]) == 0:
-            self.child.send("\x1b[1;1R")
-
-    def answer(self, line: str) -> None:
-        self.child.send(line + "\r")
-
-    def finish(self) -> int:
-        while self.child.expect([CPR, pexpect.EOF]) == 0:
-            self.child.send("\x1b[1;1R")
-        self.child.close()
-        return self.child.exitstatus
 
 
 @pytest.fixture

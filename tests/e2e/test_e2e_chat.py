@@ -290,7 +290,7 @@ def test_repl_reports_refused_turns_and_completes_arguments() -> None:
     assert asyncio.run(chat_cli.repl(chat, Lines("hello", "/mode sideways", "/nope", "/exit", "never read"))) == 0
     printed = buf.getvalue()
     assert "error: openai:gpt-x needs OPENAI_API_KEY" in printed
-    assert "usage: /mode default|accept-edits|read-only|yolo" in printed
+    assert "usage: /mode default|accept-edits|read-only|plan|yolo" in printed
     assert "unknown command /nope" in printed and "/resume" in printed
 
     chat.session_choices = [("ses_abc", "first"), ("ses_abd", "second")]

@@ -58,7 +58,7 @@ def test_a_bad_policy_file_is_a_clear_error(places):
 
 def test_run_takes_a_mode(places):
     bad = cowork(places, "run", "--mode", "careless", "hello")
-    assert bad.returncode == 2 and "--mode must be one of default, accept-edits, read-only, yolo" in bad.stderr
+    assert bad.returncode == 2 and "--mode must be one of default, accept-edits, read-only, plan, yolo" in bad.stderr
     both = cowork(places, "run", "--mode", "yolo", "--read-only", "hello")
     assert both.returncode == 2 and "--mode yolo and --read-only contradict each other" in both.stderr
     agree = cowork(places, "run", "--mode", "read-only", "--read-only", "--server", "http://127.0.0.1:9", "hello")

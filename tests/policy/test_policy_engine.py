@@ -38,21 +38,21 @@ def workspace_rules(places, text: str) -> Path:
 
 # -- modes ----------------------------------------------------------------------------------------
 
-CALLS = [  # (tool, argument) -> outcome in default, accept-edits, read-only, yolo
-    (("read", "notes.txt"), ("allow", "allow", "allow", "allow")),
-    (("ls", "."), ("allow", "allow", "allow", "allow")),
-    (("grep", "src"), ("allow", "allow", "allow", "allow")),
-    (("web_fetch", "https://docs.python.org/3/"), ("allow", "allow", "allow", "allow")),
-    (("todo_write", {"todos": []}), ("allow", "allow", "allow", "allow")),
-    (("write", "src/a.py"), ("ask", "allow", "deny", "allow")),
-    (("edit", "src/a.py"), ("ask", "allow", "deny", "allow")),
-    (("bash", "npm test"), ("ask", "ask", "deny", "allow")),
-    (("bash", "git status"), ("allow", "allow", "allow", "allow")),  # built-in read-only command
-    (("bash", "git status && rm -rf build"), ("ask", "ask", "deny", "allow")),
-    (("bash", "echo hi > out.txt"), ("ask", "allow", "deny", "allow")),  # a redirection is an edit
-    (("bash", "echo hi > /dev/null"), ("allow", "allow", "allow", "allow")),
-    (("bash", "case x in a) ls;; esac"), ("ask", "ask", "deny", "allow")),  # cannot be parsed
-    (("mcp__github__create_issue", {}), ("ask", "ask", "deny", "allow")),
+CALLS = [  # (tool, argument) -> outcome in default, accept-edits, read-only, plan (as read-only), yolo
+    (("read", "notes.txt"), ("allow", "allow", "allow", "allow", "allow")),
+    (("ls", "."), ("allow", "allow", "allow", "allow", "allow")),
+    (("grep", "src"), ("allow", "allow", "allow", "allow", "allow")),
+    (("web_fetch", "https://docs.python.org/3/"), ("allow", "allow", "allow", "allow", "allow")),
+    (("todo_write", {"todos": []}), ("allow", "allow", "allow", "allow", "allow")),
+    (("write", "src/a.py"), ("ask", "allow", "deny", "deny", "allow")),
+    (("edit", "src/a.py"), ("ask", "allow", "deny", "deny", "allow")),
+    (("bash", "npm test"), ("ask", "ask", "deny", "deny", "allow")),
+    (("bash", "git status"), ("allow", "allow", "allow", "allow", "allow")),  # built-in read-only command
+    (("bash", "git status && rm -rf build"), ("ask", "ask", "deny", "deny", "allow")),
+    (("bash", "echo hi > out.txt"), ("ask", "allow", "deny", "deny", "allow")),  # a redirection is an edit
+    (("bash", "echo hi > /dev/null"), ("allow", "allow", "allow", "allow", "allow")),
+    (("bash", "case x in a) ls;; esac"), ("ask", "ask", "deny", "deny", "allow")),  # cannot be parsed
+    (("mcp__github__create_issue", {}), ("ask", "ask", "deny", "deny", "allow")),
 ]
 
 

@@ -32,11 +32,11 @@ def snapshot(root: Path) -> dict[str, bytes]:
 
 def test_registry_order_and_shape() -> None:
     assert list(BUILTIN_TOOLS) == [
-        "bash", "read", "write", "edit", "glob", "grep", "ls", "web_fetch", "todo_write",
+        "bash", "read", "write", "edit", "move", "glob", "grep", "ls", "web_fetch", "todo_write", "propose_plan",
     ]
     assert get_tool("nope") is None
     mutating = {name for name, tool in BUILTIN_TOOLS.items() if tool.mutating}
-    assert mutating == {"bash", "write", "edit"}
+    assert mutating == {"bash", "write", "edit", "move"}
     for name, tool in BUILTIN_TOOLS.items():
         assert isinstance(tool, Tool) and tool.name == name and len(tool.description) > 40
         schema = tool.parameters_schema()

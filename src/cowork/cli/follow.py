@@ -20,9 +20,11 @@ from .inprocess import open_client
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_CODES = {"turn.completed": EXIT_OK, "turn.failed": EXIT_FAILED, "turn.interrupted": EXIT_INTERRUPTED}
 
-Ask = Callable[[list[Any], Any], Awaitable[tuple[Any, str | None] | None]]
-"""``ask(requests, console)``: one answer for all the ``approval.requested`` events, or None to
-answer them one by one (see :func:`cowork.cli.approve.ask_many`)."""
+Ask = Callable[[list[Any], Any], Awaitable[tuple[Any, ...] | None]]
+"""``ask(requests, console)``: one answer for all the ``approval.requested`` events,
+``(decision, reason)`` or ``(decision, reason, extra)`` with extra keyword arguments of
+``respond_approval`` (a plan's ``edited_plan`` and ``mode``), or None to answer them one by one
+(see :func:`cowork.cli.approve.ask_many`)."""
 __all__ = ["EXIT_CODES", "choose_session", "follow_turn", "open_client"]
 
 GATHER_S = 0.05
@@ -117,12 +119,13 @@ async def _answer(client: AsyncClient, asked: list[Any], renderer: Any, ask: Ask
         await _respond(client, asked, *answer)
 
 
-async def _respond(client: AsyncClient, asked: list[Any], decision: Any, reason: str | None) -> None:
+async def _respond(client: AsyncClient, asked: list[Any], decision: Any, reason: str | None,
+                   extra: dict[str, Any] | None = None) -> None:
     if len(asked) > 1:  # an approval no longer pending is reported in the result, not raised
-        await client.respond_approvals([ev.approval_id for ev in asked], decision, reason)
+        await client.respond_approvals([ev.approval_id for ev in asked], decision, reason, **(extra or {}))
         return
     try:
-        await client.respond_approval(asked[0].approval_id, decision, reason)
+        await client.respond_approval(asked[0].approval_id, decision, reason, **(extra or {}))
     except CoworkError as exc:
         if exc.code != ErrorCode.APPROVAL_NOT_PENDING:  # someone else answered, or the turn ended
             raise

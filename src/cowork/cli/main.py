@@ -23,6 +23,7 @@ from .common import usage_error as _usage_error
 from .common import with_client as _with_client
 from .doctor import doctor
 from .help import install as _install_help
+from .models import app as models_app
 from .options import DirOpt, ServerOpt, TokenOpt, workspace_of
 from .policy import policy_app, trust
 
@@ -43,6 +44,7 @@ app.add_typer(auth_app, name="auth")
 app.command("doctor")(doctor)
 app.command("trust")(trust)
 app.add_typer(policy_app, name="policy")
+app.add_typer(models_app, name="models")
 
 SandboxOpt = Annotated[str | None, typer.Option(
     "--sandbox", help="How bash commands are isolated: auto (bubblewrap, else Landlock; refuse if neither), "
@@ -53,7 +55,9 @@ BudgetOpt = Annotated[list[str] | None, typer.Option(
 
 
 MODE_OPTION_HELP = ("default (ask before edits and commands), accept-edits (edits in the workspace without asking), "
-                    "read-only (change nothing) or yolo (never ask, except hard denies).")
+                    "read-only (change nothing), plan (read, then propose a plan to approve) or yolo (never ask, "
+                    "except hard denies).")
+DRY_RUN_DONE = "dry run: nothing was changed"
 
 
 def _check_mode(mode: str | None) -> str | None:
@@ -79,11 +83,16 @@ def chosen_mode(mode: str | None, yes: bool, read_only: bool) -> str | None:
 def run(
     task: Annotated[str, typer.Argument(help="What the agent should do.")],
     dir: DirOpt = None,
-    model: Annotated[str | None, typer.Option("--model", "-m", help="provider:model, e.g. openai:gpt-5.1, local:smollm2-135m.")] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="provider:model, e.g. openai:gpt-5.1, local:qwen2.5-coder-1.5b.")] = None,
     base_url: Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible server for openai: models.")] = None,
     mode: Annotated[str | None, typer.Option("--mode", help=MODE_OPTION_HELP)] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Run every tool without asking: --mode yolo.")] = False,
     read_only: Annotated[bool, typer.Option("--read-only", help="Change nothing: --mode read-only.")] = False,
+    plan: Annotated[bool, typer.Option("--plan", help="Plan first: the agent only reads, then proposes a plan you "
+                                       "approve, edit or reject; approved, it is carried out in the mode --mode or "
+                                       "--yes give (default: default).")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan the agent would carry out and change "
+                                          "nothing (--plan, with the plan rejected).")] = False,
     json_lines: Annotated[bool, typer.Option("--json", help="Print the event stream as JSON lines.")] = False,
     continue_: Annotated[bool, typer.Option("--continue", "-c", help="Continue the latest session of the workspace.")] = False,
     session: Annotated[str | None, typer.Option("--session", "-s", help="Continue this session.")] = None,
@@ -95,6 +104,13 @@ def run(
     """Run one task to completion in a workspace, streaming what the agent does."""
     settings = engine_settings(sandbox, budget, server)
     mode = chosen_mode(_check_mode(mode), yes, read_only)
+    plan_mode = None  # with --plan/--dry-run: the mode an approved plan is carried out in
+    if plan or dry_run or mode == "plan":
+        if mode == "read-only":
+            raise _usage_error(f"{'--dry-run' if dry_run else '--plan'} and --read-only contradict each other: "
+                               "a plan is proposed to be carried out (--dry-run shows it and changes nothing)")
+        plan_mode = mode if mode not in (None, "plan") else "default"
+        mode = "plan"
     if continue_ and session:
         raise _usage_error("use --continue or --session, not both")
     if not task.strip():
@@ -103,13 +119,18 @@ def run(
     if not workspace.is_dir():
         raise _usage_error(f"workspace {workspace} is not an existing folder")
     code = asyncio.run(_run(task, workspace, model, base_url, mode, json_lines, continue_, session, server, token,
-                            settings))
+                            settings, plan_mode=plan_mode, dry_run=dry_run))
     raise typer.Exit(code)
 
 
 async def _run(task: str, workspace: Path, model: str | None, base_url: str | None, mode: str | None,
                json_lines: bool, continue_: bool, session_id: str | None, server: str | None,
-               token: str | None, settings: EngineSettings | None = None) -> int:
+               token: str | None, settings: EngineSettings | None = None, *, plan_mode: str | None = None,
+               dry_run: bool = False) -> int:
+    """``plan_mode``: the mode an approved plan is carried out in (``mode`` is then ``plan``);
+    ``dry_run``: every approval is rejected (the plan shown first) and the run says nothing changed."""
+    import functools
+
     from ..client import ConnectionLost, CoworkError
     from .approve import ask_many
     from .follow import choose_session, follow_turn, open_client
@@ -127,7 +148,11 @@ async def _run(task: str, workspace: Path, model: str | None, base_url: str | No
             except CoworkError as exc:
                 raise _usage_error(exc.message) from None
             renderer = Renderer(err if json_lines else out, json_lines=json_lines)
-            return await follow_turn(client, sub, started.turn_id, renderer, ask_many, on_interrupt=_say_interrupting)
+            ask = functools.partial(ask_many, plan_mode=plan_mode or "default", dry_run=dry_run)
+            code = await follow_turn(client, sub, started.turn_id, renderer, ask, on_interrupt=_say_interrupting)
+            if dry_run:
+                renderer.console.print(DRY_RUN_DONE)
+            return code
     except ConnectionLost as exc:
         raise _usage_error(str(exc)) from None
 
@@ -144,7 +169,7 @@ def _title(task: str) -> str:
 @app.command()
 def chat(
     dir: DirOpt = None,
-    model: Annotated[str | None, typer.Option("--model", "-m", help="provider:model, e.g. openai:gpt-5.1, local:smollm2-135m.")] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="provider:model, e.g. openai:gpt-5.1, local:qwen2.5-coder-1.5b.")] = None,
     mode: Annotated[str | None, typer.Option("--mode", help=MODE_OPTION_HELP)] = None,
     continue_: Annotated[bool, typer.Option("--continue", "-c", help="Continue the latest session of the workspace.")] = False,
     session: Annotated[str | None, typer.Option("--session", "-s", help="Continue this session.")] = None,
@@ -291,25 +316,6 @@ def sessions_delete(
 
 
 # -- models, protocol ------------------------------------------------------------------------------
-
-
-@app.command()
-def models(json_lines: Annotated[bool, typer.Option("--json", help="JSON output.")] = False) -> None:
-    """Providers and their default models: what is configured and usable now."""
-    from ..providers import ModelConfigError, configured_models, default_model
-
-    found = configured_models()
-    if json_lines:
-        print(json.dumps([m.__dict__ for m in found]))
-        return
-    table = Table("model", "usable", "detail", box=None)
-    for m in found:
-        table.add_row(m.model, "[green]yes[/green]" if m.usable else "[dim]no[/dim]", m.detail)
-    out.print(table)
-    try:
-        out.print(f"default: {default_model()} (set COWORK_MODEL or --model to choose)", style="dim")
-    except ModelConfigError as exc:  # e.g. an unreadable key store
-        raise _usage_error(str(exc)) from None
 
 
 @protocol_app.command("schema")

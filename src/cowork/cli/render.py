@@ -174,8 +174,12 @@ class Renderer:
 
     def _on_approval_requested(self, ev: Any) -> None:
         """The request with its context: the call, why (and the rule that asked), where it runs,
-        the diff of a write or edit, and what "always this session" would allow."""
+        the diff of a write or edit, and what "always this session" would allow. A plan's request
+        is only announced: the approval prompt shows the numbered plan."""
         self.pause()
+        if ev.rule == "plan":
+            self.console.print(Text("? the agent proposes a plan", style="bold yellow"))
+            return
         self.console.print(Text.assemble(("? ", "bold yellow"), (ev.tool, "bold"), " wants to run: ",
                                          describe_call(ev.tool, ev.arguments, 200)))
         hard = "session" not in ev.options
@@ -204,15 +208,23 @@ class Renderer:
         self.pause()
         u = ev.usage
         cost = f" · ${u.cost:.4f}" if u.cost is not None else ""
+        cached = f" ({u.cached_input_tokens:,} cached)" if u.cached_input_tokens else ""
         self.console.print(Text(
-            f"{label} · {u.input_tokens:,} tokens in / {u.output_tokens:,} out · {u.requests} requests{cost} · "
+            f"{label} · {u.input_tokens:,} tokens in{cached} / {u.output_tokens:,} out · {u.requests} requests{cost} · "
             f"{ev.duration_ms / 1000:.1f}s", style=style))
 
     def _on_turn_completed(self, ev: Any) -> None:
+        # a turn cut short by a limit, or whose answer cannot be taken at its word, is not a success
+        if ev.warnings:
+            self.pause()
+            for warning in ev.warnings:
+                self.console.print(Text(f"! {warning.message}", style="bold yellow"))
         if ev.stop_reason == "end_turn":
-            self._end_line(ev, "✓ done", "dim")
+            if ev.warnings:
+                self._end_line(ev, "! done, but the task may not be", "yellow")
+            else:
+                self._end_line(ev, "✓ done", "dim")
             return
-        # a turn cut short by a limit is not a success: the task may be unfinished
         label = {"max_steps": "! stopped at the step limit", "max_tokens": "! output limit reached"}[ev.stop_reason]
         self._end_line(ev, f"{label}, the task may be unfinished", "yellow")
 

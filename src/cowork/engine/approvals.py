@@ -16,6 +16,10 @@ request (``approval.requested``), opens it in the channel, arms the timeout (a d
 journals ``approval.resolved`` once. A turn resumed after a restart asks again with the journaled
 request (nothing new journaled, the timeout counted from the original request) or with the answer
 given meanwhile.
+
+A plan approval (the request of a tool whose traits say it proposes a plan, rule :data:`PLAN_RULE`)
+is opened with ``plan=True``: only its answer may carry a :class:`PlanAnswer` (the steps as the
+person edited them, the mode to carry the plan out in); any other approval refuses one.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..protocol import ApprovalDecision, ApprovalRequested, ApprovalResolved, ToolCall
@@ -33,6 +38,27 @@ _ALL: tuple[ApprovalDecision, ...] = ("once", "session", "deny")
 
 Answer = tuple[ApprovalDecision, "str | None"]
 """``(decision, reason)``: a person's answer to an approval."""
+
+PLAN_RULE = "plan"
+"""The ``rule`` of a plan approval's request (what marks it as one after a restart too)."""
+
+
+@dataclass(frozen=True)
+class PlanAnswer:
+    """What a person's approval of a proposed plan may add.
+
+    Attributes:
+        steps: the plan as the person edited it (replaces the model's steps), or None: as proposed.
+        mode: the mode the session switches to for carrying the plan out, or None: ``default``.
+    """
+
+    steps: tuple[str, ...] | None = None
+    mode: str | None = None
+
+
+def _split(got: tuple[Any, ...]) -> tuple[Answer, PlanAnswer | None]:
+    """A channel's answer, ``(decision, reason)`` or ``(decision, reason, plan)``, split in two."""
+    return (got[0], got[1]), (got[2] if len(got) > 2 else None)
 
 
 class ApprovalNotPending(LookupError):
@@ -44,16 +70,20 @@ class ApprovalChannel(Protocol):
 
     async def open(self, approval_id: str, session_id: str, options: Sequence[str] = _ALL) -> None:
         """Start accepting answers to ``approval_id``: ``options`` are the decisions accepted
-        (``deny`` always is)."""
+        (``deny`` always is). A plan approval is opened with the keyword ``plan=True`` as well
+        (only then is it passed)."""
         ...
 
     async def resolve(self, approval_id: str, decision: ApprovalDecision, reason: str | None = None) -> str:
-        """Answer a pending approval; returns its session id. Raises :class:`ApprovalNotPending`,
-        ValueError (a decision that is not one of the request's options)."""
+        """Answer a pending approval; returns its session id. An answer to a plan approval may
+        add the keyword ``plan`` (a :class:`PlanAnswer`; only then is it passed). Raises
+        :class:`ApprovalNotPending`, ValueError (a decision that is not one of the request's
+        options, a ``plan`` for an approval that is not a plan's or with a decision other than once)."""
         ...
 
-    async def wait(self, approval_id: str) -> Answer:
-        """The answer to ``approval_id`` once it is given. Raises :class:`ApprovalNotPending`
+    async def wait(self, approval_id: str) -> tuple[Any, ...]:
+        """The answer to ``approval_id`` once it is given: an :data:`Answer`, with its
+        :class:`PlanAnswer` as a third element when it has one. Raises :class:`ApprovalNotPending`
         when it is not open."""
         ...
 
@@ -69,19 +99,26 @@ class InMemoryApprovalChannel:
     which in-process callers (``Runtime.respond_approval``) use."""
 
     def __init__(self) -> None:
-        self._pending: dict[str, tuple[str, asyncio.Future[Answer], Sequence[str]]] = {}
+        self._pending: dict[str, tuple[str, asyncio.Future[tuple[Any, ...]], Sequence[str]]] = {}
+        self._plans: set[str] = set()  # the pending approvals that are plan approvals
 
-    async def open(self, approval_id: str, session_id: str, options: Sequence[str] = _ALL) -> None:
-        self.open_now(approval_id, session_id, options)
+    async def open(self, approval_id: str, session_id: str, options: Sequence[str] = _ALL, *,
+                   plan: bool = False) -> None:
+        self.open_now(approval_id, session_id, options, plan=plan)
 
-    def open_now(self, approval_id: str, session_id: str, options: Sequence[str] = _ALL) -> None:
-        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+    def open_now(self, approval_id: str, session_id: str, options: Sequence[str] = _ALL, *,
+                 plan: bool = False) -> None:
+        future: asyncio.Future[tuple[Any, ...]] = asyncio.get_running_loop().create_future()
         self._pending[approval_id] = (session_id, future, (*options, "deny"))
+        if plan:
+            self._plans.add(approval_id)
 
-    async def resolve(self, approval_id: str, decision: ApprovalDecision, reason: str | None = None) -> str:
-        return self.resolve_now(approval_id, decision, reason)
+    async def resolve(self, approval_id: str, decision: ApprovalDecision, reason: str | None = None, *,
+                      plan: PlanAnswer | None = None) -> str:
+        return self.resolve_now(approval_id, decision, reason, plan=plan)
 
-    def resolve_now(self, approval_id: str, decision: ApprovalDecision, reason: str | None = None) -> str:
+    def resolve_now(self, approval_id: str, decision: ApprovalDecision, reason: str | None = None, *,
+                    plan: PlanAnswer | None = None) -> str:
         """:meth:`resolve`, synchronously."""
         if decision not in _ALL:
             raise ValueError(f"decision must be once, session or deny, not {decision!r}")
@@ -90,10 +127,16 @@ class InMemoryApprovalChannel:
             raise ApprovalNotPending(f"approval {approval_id!r} is not pending")
         if decision not in entry[2]:
             raise ValueError(f"approval {approval_id!r} offers {', '.join(dict.fromkeys(entry[2]))}, not {decision!r}")
-        entry[1].set_result((decision, reason))
+        if plan is not None:
+            if approval_id not in self._plans:
+                raise ValueError(f"approval {approval_id!r} is not a plan's: an edited plan or a mode to carry "
+                                 "it out in answers a plan approval only")
+            if decision != "once":
+                raise ValueError(f"an edited plan or a mode goes with decision 'once', not {decision!r}")
+        entry[1].set_result((decision, reason) if plan is None else (decision, reason, plan))
         return entry[0]
 
-    async def wait(self, approval_id: str) -> Answer:
+    async def wait(self, approval_id: str) -> tuple[Any, ...]:
         entry = self._pending.get(approval_id)
         if entry is None:
             raise ApprovalNotPending(f"approval {approval_id!r} is not pending")
@@ -101,14 +144,17 @@ class InMemoryApprovalChannel:
 
     async def close(self, approval_id: str) -> None:
         self._pending.pop(approval_id, None)
+        self._plans.discard(approval_id)
 
 
 class Ticket:
-    """One question asked: :meth:`answer` waits for it, :meth:`close` stops waiting."""
+    """One question asked: :meth:`answer` waits for it, :meth:`close` stops waiting. ``plan``:
+    the :class:`PlanAnswer` the answer carried (a plan approval's), once answered."""
 
     def __init__(self, broker: ApprovalBroker, approval_id: str, item: ToolCall, answered: Answer | None,
-                 deadline: float | None) -> None:
+                 deadline: float | None, plan: PlanAnswer | None = None) -> None:
         self.approval_id = approval_id
+        self.plan = plan
         self._broker = broker
         self._item = item
         self._answer: asyncio.Future[Answer] | None = None
@@ -122,9 +168,16 @@ class Ticket:
                 self._expiry = asyncio.ensure_future(self._expire_at(deadline))
 
     async def _journal_answer(self) -> Answer:
-        decision, reason = await self._broker.channel.wait(self.approval_id)
+        (decision, reason), self.plan = _split(await self._broker.channel.wait(self.approval_id))
+        extra: dict[str, Any] = {}
+        if self.plan is not None:  # journaled once approval.resolved has the fields (docs/protocol.md)
+            fields = ApprovalResolved.model_fields
+            if self.plan.steps is not None and "edited_plan" in fields:
+                extra["edited_plan"] = list(self.plan.steps)
+            if self.plan.mode is not None and "mode" in fields:
+                extra["mode"] = self.plan.mode
         await self._broker.emit(ApprovalResolved, approval_id=self.approval_id, item_id=self._item.id,
-                                decision=decision, reason=reason)
+                                decision=decision, reason=reason, **extra)
         return decision, reason
 
     async def _expire_at(self, deadline: float) -> None:
@@ -173,14 +226,15 @@ class ApprovalBroker:
                   asked: ApprovalRequested | None = None, answered: ApprovalResolved | None = None) -> Ticket:
         """Ask a person about ``item`` (journaled as ``approval.requested`` unless ``asked`` is
         the request journaled before a restart, opened again with :meth:`reopen`; ``answered``:
-        the answer it got meanwhile)."""
+        the answer it got meanwhile). ``rule`` :data:`PLAN_RULE` asks for a plan approval."""
         if asked is not None:
             approval_id, asked_at = asked.approval_id, asked.ts.timestamp()
             if answered is not None:
-                return Ticket(self, approval_id, item, (answered.decision, answered.reason), None)
+                return Ticket(self, approval_id, item, (answered.decision, answered.reason), None, _plan_of(answered))
             return Ticket(self, approval_id, item, None, self._deadline(asked_at))
         approval_id = new_id("apr")
-        await self.channel.open(approval_id, self.session_id, options)  # answerable once the request is seen
+        plan = {"plan": True} if rule == PLAN_RULE else {}
+        await self.channel.open(approval_id, self.session_id, options, **plan)  # answerable once the request is seen
         self._open.add(approval_id)
         ticket = Ticket(self, approval_id, item, None, self._deadline(time.time()))
         await self.emit(ApprovalRequested, approval_id=approval_id, item_id=item.id, tool=item.name,
@@ -191,7 +245,8 @@ class ApprovalBroker:
     async def reopen(self, asked: ApprovalRequested) -> None:
         """Accept answers again to a request journaled before a restart (before the resumed turn
         gets to it: :meth:`ask` with ``asked`` then waits on it)."""
-        await self.channel.open(asked.approval_id, self.session_id, asked.options)
+        plan = {"plan": True} if asked.rule == PLAN_RULE else {}
+        await self.channel.open(asked.approval_id, self.session_id, asked.options, **plan)
         self._open.add(asked.approval_id)
 
     async def close_all(self) -> None:
@@ -202,3 +257,11 @@ class ApprovalBroker:
 
     def _deadline(self, asked_at: float) -> float | None:
         return None if self.timeout is None else asked_at + self.timeout
+
+
+def _plan_of(answered: ApprovalResolved) -> PlanAnswer | None:
+    """The plan answer journaled in ``answered`` (when approval.resolved carries the fields)."""
+    steps, mode = getattr(answered, "edited_plan", None), getattr(answered, "mode", None)
+    if steps is None and mode is None:
+        return None
+    return PlanAnswer(tuple(steps) if steps is not None else None, mode)

@@ -156,7 +156,8 @@ class ModelCall:
             if not isinstance(item, ToolCall):
                 await self._emit(ItemCompleted, item=item)
         u = response.usage
-        self.usage.add(Usage(input_tokens=u.input_tokens or 0, output_tokens=u.output_tokens or 0, requests=1,
+        self.usage.add(Usage(input_tokens=u.input_tokens or 0, output_tokens=u.output_tokens or 0,
+                             cached_input_tokens=u.cache_read_tokens or 0, requests=1,
                              cost=response_cost(response)))
         return response
 

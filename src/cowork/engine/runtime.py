@@ -30,7 +30,7 @@ from ..providers import ModelConfigError, build_model, context_window, default_m
 from ..store import NotFound, Store, StoredEvent, new_id
 from . import recovery
 from ..tools import BUILTIN, Tool, Toolset, tools_by_name
-from .approvals import ApprovalChannel, ApprovalNotPending, InMemoryApprovalChannel
+from .approvals import ApprovalChannel, ApprovalNotPending, InMemoryApprovalChannel, PlanAnswer
 from .journal import Journal
 from .lease import Lease, SqlTurnLeases, TurnLeases
 from .turn import Resume, Turn, TurnDeps
@@ -396,23 +396,26 @@ class Runtime:
         if task is not None:
             await asyncio.wait([task])
 
-    def respond_approval(self, approval_id: str, decision: ApprovalDecision, reason: str | None = None) -> None:
-        """Answer a pending approval. Raises ApprovalNotPending (unknown or already answered),
-        ValueError (a decision the request does not offer). In-process callers only: it needs
-        the in-memory channel; the server uses :meth:`answer_approval`."""
-        self._local_channel().resolve_now(approval_id, decision, reason)
+    def respond_approval(self, approval_id: str, decision: ApprovalDecision, reason: str | None = None, *,
+                         plan: PlanAnswer | None = None) -> None:
+        """Answer a pending approval (``plan``: a plan approval's edited steps and the mode to carry
+        it out in). Raises ApprovalNotPending (unknown or already answered), ValueError (a
+        decision the request does not offer, a ``plan`` for an approval that is not a plan's).
+        In-process callers only: it needs the in-memory channel; the server uses :meth:`answer_approval`."""
+        self._local_channel().resolve_now(approval_id, decision, reason, **_plan_kw(plan))
 
-    async def answer_approval(self, approval_id: str, decision: ApprovalDecision, reason: str | None = None) -> None:
+    async def answer_approval(self, approval_id: str, decision: ApprovalDecision, reason: str | None = None, *,
+                              plan: PlanAnswer | None = None) -> None:
         """:meth:`respond_approval` through any approval channel."""
-        await self.approvals.resolve(approval_id, decision, reason)
+        await self.approvals.resolve(approval_id, decision, reason, **_plan_kw(plan))
 
     async def answer_approvals(self, approval_ids: list[str], decision: ApprovalDecision,
-                               reason: str | None = None) -> list[str | None]:
+                               reason: str | None = None, *, plan: PlanAnswer | None = None) -> list[str | None]:
         """:meth:`respond_approvals` through any approval channel."""
         errors: list[str | None] = []
         for approval_id in approval_ids:
             try:
-                await self.approvals.resolve(approval_id, decision, reason)
+                await self.approvals.resolve(approval_id, decision, reason, **_plan_kw(plan))
             except (ApprovalNotPending, ValueError) as exc:
                 errors.append(str(exc))
             else:
@@ -467,6 +470,12 @@ class Runtime:
     async def journal_page(self, session_id: str, after_seq: int, limit: int = 1000) -> list[StoredEvent]:
         """Up to ``limit`` stored events with a seq greater than ``after_seq``, in seq order."""
         return await self.store.stored_events_after(session_id, after_seq, limit)
+
+
+def _plan_kw(plan: PlanAnswer | None) -> dict[str, PlanAnswer]:
+    """``plan=`` for a channel's resolve, only when there is one (channels that know no plans
+    keep their three-argument resolve)."""
+    return {} if plan is None else {"plan": plan}
 
 
 __all__ = [

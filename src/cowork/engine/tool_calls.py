@@ -12,6 +12,12 @@ Nothing here names a tool: what a call needs (a checkpoint, a preview, its paths
 network for a shell command) comes from the tool's :class:`~cowork.tools.base.ToolTraits`.
 Every call of the response gets an answer in the history, whatever happens (an interrupt answers
 the calls not finished as interrupted).
+
+Plan mode (``plan``): calls are decided as in ``read-only`` (denied calls tell the model to propose
+a plan). A tool whose traits are :class:`~cowork.tools.plan.PlanTraits` is offered only in the
+modes they name; its call always asks a person (rule ``plan``), and once approved (with the
+person's edited steps, if any) it runs and the session switches to the mode the answer names
+(default ``default``), so the same turn carries the plan out.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from pydantic_ai.tools import ToolDefinition
 
 from ..checkpoints import Checkpoints
 from ..policy import Decision, Policy, load_policy
+from ..policy.modes import PLAN_NOTE, policy_mode
 from ..protocol import (
     ApprovalRequested,
     ApprovalResolved,
@@ -43,7 +50,8 @@ from ..protocol import (
 from ..store import Store, new_id
 from ..tools import BUILTIN_TOOLS, Toolset, tools_by_name
 from ..tools.base import Tool, ToolArgs, ToolContext, ToolError, ToolResult, truncate_middle
-from .approvals import ApprovalBroker, Ticket
+from ..tools.plan import PlanTraits, offered
+from .approvals import PLAN_RULE, ApprovalBroker, PlanAnswer, Ticket
 from .errors import TurnError
 
 log = logging.getLogger(__name__)
@@ -79,6 +87,7 @@ class PendingCall:
         result: the answer when the call was settled without running (finished before a
             restart, invalid, denied).
         ticket: the approval it waits on, if any.
+        plan: what the person's approval of a plan added (edited steps, the mode to carry it out in).
     """
 
     part: ToolCallPart
@@ -88,6 +97,7 @@ class PendingCall:
     decision: Decision | None = None
     result: ToolReturnPart | None = None
     ticket: Ticket | None = None
+    plan: PlanAnswer | None = None
 
 
 @functools.cache
@@ -128,7 +138,7 @@ class ToolCalls:
         self.checkpoints = checkpoints
         self.approvals = approvals
         self._toolsets = toolsets
-        self._tools_key: tuple[int, ...] | None = None
+        self._tools_key: tuple[object, ...] | None = None
         self._tools: dict[str, Tool] = {}
         self.definitions: list[ToolDefinition] = []
         """What the model is offered (up to date after :meth:`tools`)."""
@@ -139,10 +149,12 @@ class ToolCalls:
         self._allowed: list[str] | None = None  # the session's "always" patterns, read on first use
 
     def tools(self) -> dict[str, Tool]:
-        """The session's tools by name, listed again only when a toolset's version changed."""
-        key = tuple(ts.version for ts in self._toolsets)
+        """The session's tools offered in its mode by name, listed again only when a toolset's
+        version or the mode changed."""
+        key = (self.session.mode, *(ts.version for ts in self._toolsets))
         if key != self._tools_key:
-            self._tools = tools_by_name(self._toolsets, self.session.id, self.ctx.workspace)
+            every = tools_by_name(self._toolsets, self.session.id, self.ctx.workspace)
+            self._tools = {name: t for name, t in every.items() if offered(t, self.session.mode)}
             self.definitions = tool_definitions(self._tools.values())
             self._tools_key = key
         return self._tools
@@ -258,8 +270,19 @@ class ToolCalls:
                 raise TurnError("policy_error", str(exc)) from None
         if self._allowed is None:
             self._allowed = list(await self.store.allowed_tools(self.session.id))
-        return self._policy.decide(tool.name, args.model_dump(), traits=tool.traits, mode=self.session.mode,
-                                   session=self._allowed)
+        mode = self.session.mode
+        decision = self._policy.decide(tool.name, args.model_dump(), traits=tool.traits, mode=policy_mode(mode),
+                                       session=self._allowed)
+        if isinstance(tool.traits, PlanTraits) and decision.outcome != "deny":  # a plan always asks a person
+            return Decision("ask", "the agent proposes a plan: approve it to carry it out, edit it, or reject it",
+                            PLAN_RULE)
+        if mode != policy_mode(mode) and decision.rule == f"mode:{policy_mode(mode)}":  # plan decides as read-only
+            reason = decision.reason.replace(f"the session is {policy_mode(mode)}", f"the session is in {mode} mode")
+            decision = replace(decision, rule=f"mode:{mode}",
+                               reason=reason.replace(f"in {policy_mode(mode)} mode", f"in {mode} mode"))
+        if mode == "plan" and decision.outcome == "deny":
+            decision = replace(decision, reason=f"{decision.reason}. {PLAN_NOTE}")
+        return decision
 
     # -- ask --------------------------------------------------------------------------------------
 
@@ -295,11 +318,25 @@ class ToolCalls:
         "always in this session" answer remembered)."""
         assert p.ticket is not None and p.decision is not None and p.tool is not None
         answer, reason = await p.ticket.answer()
+        p.plan = p.ticket.plan
         await p.ticket.close()
         p.ticket = None
+        planning = isinstance(p.tool.traits, PlanTraits)
         if answer == "deny":
             said = f" Their reason: {reason}" if reason else ""
+            if planning:
+                return await self._finish(p.item, p.part, "denied", f"The user rejected the plan.{said} Revise the "
+                                          "plan and propose it again, or stop and say what you need.")
             return await self._finish(p.item, p.part, "denied", f"The user denied this {p.tool.name} call.{said}")
+        if planning and p.plan is not None and p.plan.steps is not None:
+            assert isinstance(p.tool.traits, PlanTraits) and p.args is not None
+            edited = {**p.args.model_dump(), p.tool.traits.steps_arg: list(p.plan.steps)}
+            try:
+                p.args = p.tool.Args.model_validate(edited)
+            except ValidationError as exc:
+                problems = "; ".join(e["msg"] for e in exc.errors())
+                return await self._finish(p.item, p.part, "failed", f"The user's edit of the plan is not a valid "
+                                          f"plan ({problems}). Propose the plan again.")
         if answer == "session" and p.decision.suggestion:
             assert self._allowed is not None
             self._allowed += [s for s in p.decision.suggestion if s not in self._allowed]
@@ -332,12 +369,25 @@ class ToolCalls:
                 return await self._finish(item, p.part, "denied", f"Not allowed: {fresh.reason}.")
             p.ticket = await self._ask(p)
         ctx = replace(self.ctx, network=p.decision.network) if tool.traits.command_arg else self.ctx
-        result = await self._execute(item, tool, args, ctx)
+        result = await self._execute(item, tool, p.args, ctx)
         item.summary = result.summary or None
         item.metadata = result.metadata
-        if result.metadata.get("sandbox_denied") == "network" and self.session.mode != "read-only":
+        if isinstance(tool.traits, PlanTraits) and not result.is_error:
+            await self._leave_plan(p, result)
+        if result.metadata.get("sandbox_denied") == "network" and policy_mode(self.session.mode) != "read-only":
             return await self._escalate_network(p, result)
         return await self._finish(item, p.part, "failed" if result.is_error else "completed", result.output)
+
+    async def _leave_plan(self, p: PendingCall, result: ToolResult) -> None:
+        """An approved plan ran: switch the session to the mode the person chose (default
+        ``default``) for the rest of the turn and after, and say so in the call's result."""
+        mode = (p.plan.mode if p.plan is not None else None) or "default"
+        edited = p.plan is not None and p.plan.steps is not None
+        self.session.mode = mode  # type: ignore[assignment]  # the tools and decisions from now on
+        await self.store.update_session(self.session.id, mode=mode)
+        result.metadata.setdefault("plan", {}).update(mode=mode, edited=edited)
+        if edited:
+            result.output = "The user edited the plan: the steps below are theirs, carry out these.\n" + result.output
 
     async def _execute(self, item: ToolCall, tool: Tool, args: ToolArgs, ctx: ToolContext) -> ToolResult:
         """Run ``tool`` once for ``item`` (checkpointed before and recorded after when its traits

@@ -31,10 +31,12 @@ from ..protocol import TurnInterrupted, TurnStarted, Usage, UserMessage
 from ..store import Store, new_id
 from ..tools import BUILTIN, Toolset
 from ..tools.base import ToolContext
-from .context import COMPACT_AT, LAST_STEP_NOTE, estimate_tokens, instructions, repair
+from .context import COMPACT_AT, LAST_STEP_NOTE, estimate_tokens, repair
 from .approvals import ApprovalBroker, ApprovalChannel
 from .budget import Budget, BudgetExceeded, Spent, session_limited, spent_by
 from .errors import TurnError
+from .guards import TurnGuards
+from .harness import Harness
 from .journal import Journal
 from .model_call import DEFAULT_STREAM_TIMEOUT, ModelCall
 from .tool_calls import Resume, ToolCalls, tool_definitions
@@ -96,11 +98,13 @@ class Turn:
             sandbox=deps.settings.sandbox,
         )
         self._model = ModelCall(model, deps.settings, self._emit, self.usage, tool_items)
+        self._harness = Harness(model, Path(session.workspace), text)
         self._calls = ToolCalls(
             store=deps.store, session=session, turn_id=turn_id, ctx=self._ctx, checkpoints=deps.checkpoints,
             approvals=self._approvals, toolsets=deps.toolsets, tool_items=tool_items, emit=self._emit,
             interrupt_reason=lambda: self.interrupt_reason,
         )
+        self._guards = TurnGuards(lambda name: self._calls.tools().get(name))
 
     @property
     def waiting_approval(self) -> str | None:
@@ -176,7 +180,8 @@ class Turn:
             error = {"code": "internal", "message": f"{type(exc).__name__}: {exc}"}
             await self._finish("failed", TurnFailed, error=error, duration_ms=ms())
         else:
-            await self._finish("completed", TurnCompleted, stop_reason=stop_reason, duration_ms=ms())
+            await self._finish("completed", TurnCompleted, stop_reason=stop_reason, duration_ms=ms(),
+                               warnings=self._guards.warnings)
 
     async def _work(self, started: float) -> str:
         """Load the history (and finish the calls of a resumed turn), then run the loop, with the
@@ -191,6 +196,7 @@ class Turn:
         self._in_loop = True
         try:
             history = await self.deps.store.history(self.session.id)
+            await self._harness.prepare()
             if self.resume is None:
                 await self._calls.checkpoint("turn")
                 self.messages = repair(history)
@@ -256,8 +262,10 @@ class Turn:
                 await self._append(ModelRequest(parts=[UserPromptPart(LAST_STEP_NOTE)]))
             if self._tokens > COMPACT_AT * self.window:
                 await self._compact()
-            self._calls.tools()  # the toolsets may have changed since the last step
-            params = ModelRequestParameters(function_tools=[] if last and step > 1 else self._calls.definitions)
+            offered = self._calls.tools()  # the toolsets may have changed since the last step
+            tools = [] if last and step > 1 else self._harness.definitions(offered, self._calls.definitions)
+            params = ModelRequestParameters(function_tools=tools,
+                                            allow_text_output=not (tools and self._guards.require_call))
             budget.check(self.usage)
             response = await self._model.request(self._outgoing(), params)
             await self._append(response)
@@ -274,6 +282,9 @@ class Turn:
                 if self._steers and not last:  # the person added to the turn while it answered
                     await self._append(ModelRequest(parts=self._take_steers()))
                     continue
+                if note := self._guards.check_answer(response, can_retry=not last):
+                    await self._append(ModelRequest(parts=[UserPromptPart(note)]))
+                    continue
                 self._accepting = False
                 if last and step > 1:
                     return "max_steps"
@@ -282,19 +293,26 @@ class Turn:
         return "max_steps"
 
     async def _run_tools(self, calls: list[ToolCallPart], resume: Resume | None = None) -> None:
-        """Run the calls of the last response and answer every one of them in the history."""
+        """Run the calls of the last response and answer every one of them in the history (a
+        call the loop guards stop is answered with their note instead of running)."""
         async def aborted(returns: list[ToolReturnPart]) -> None:
             await self._append(ModelRequest(parts=returns))
 
-        returns = await self._calls.run(calls, resume, aborted, lambda: self.suspended)
-        await self._append(ModelRequest(parts=[*returns, *self._take_steers()]))
+        refused: list[ToolReturnPart] = []
+        if resume is None:
+            calls, stopped = self._guards.screen(calls)
+            for call, note in stopped:
+                refused += await self._calls.refuse([call], note)
+        returns = await self._calls.run(calls, resume, aborted, lambda: self.suspended) if calls else []
+        self._guards.record(returns)
+        await self._append(ModelRequest(parts=[*returns, *refused, *self._take_steers()]))
 
     def _outgoing(self) -> list[ModelMessage]:
         """The history with the instructions attached to the newest request."""
         msgs = list(self.messages)
         for i in range(len(msgs) - 1, -1, -1):
             if isinstance(msgs[i], ModelRequest):
-                msgs[i] = replace(msgs[i], instructions=instructions(self._ctx.workspace))
+                msgs[i] = replace(msgs[i], instructions=self._harness.instructions())
                 break
         return msgs
 

@@ -225,21 +225,21 @@ def _judge(label: str, matched: Sequence[Rule], findings: Sequence[Finding], mod
     if refused:  # no person can lift these (a file tool on cowork's own state)
         return _Verdict("deny", refused[0].rule, f"{label}: {refused[0].reason}")
     if hard:
-        if mode == "read-only":
-            return _Verdict("deny", hard[0].rule, f"{label}: {hard[0].reason} (the session is read-only)")
+        if mode in ("read-only", "plan"):
+            return _Verdict("deny", hard[0].rule, f"{label}: {hard[0].reason} (the session is {mode})")
         return _Verdict("ask", hard[0].rule, f"{label}: {hard[0].reason}", hard=True, network=network)
     if soft or (best is not None and best.outcome == "ask"):
         rule, why = (soft[0].rule, soft[0].reason) if soft else (best.id, best.reason or f"asked by {best.id}")
-        if mode == "read-only" and mutating:
-            return _Verdict("deny", "mode:read-only", f"{label}: the session is read-only ({why})")
+        if mode in ("read-only", "plan") and mutating:
+            return _Verdict("deny", f"mode:{mode}", f"{label}: the session is {mode} ({why})")
         if mode == "yolo":
             # yolo lifts the question but not the network: nobody saw the URL (the sandbox's
             # escalation asks if the command needs it)
             return _Verdict("allow", "mode:yolo", f"{label}: yolo mode ({rule} would ask: {why})")
         return _Verdict("ask", rule, f"{label}: {why}", network=network)
     if best is not None:
-        if mode == "read-only" and mutating and not best.readonly:
-            return _Verdict("deny", "mode:read-only", f"{label}: the session is read-only (allowed by {best.id})")
+        if mode in ("read-only", "plan") and mutating and not best.readonly:
+            return _Verdict("deny", f"mode:{mode}", f"{label}: the session is {mode} (allowed by {best.id})")
         granted = best.network or (best.id.startswith("session:") and network)
         return _Verdict("allow", best.id, _because(label, best, "allowed"), network=granted)
     outcome = mode_outcome(mode, mutating=mutating, edit_inside=edit_inside)

@@ -23,6 +23,7 @@ from .events import (
     TurnInterrupted,
     TurnRewound,
     TurnStarted,
+    TurnWarning,
     Usage,
     is_terminal,
     utc_now,
@@ -35,6 +36,6 @@ __all__ = [
     "CheckpointInfo", "CheckpointRestored", "CheckpointStats", "ErrorInfo", "FileChange", "NotRestored", "TurnRewound",
     "ErrorItem", "Event", "EventAdapter", "Item", "ItemCompleted", "ItemDelta", "ItemStarted",
     "Mode", "PolicyDecision", "Reasoning", "SessionInfo", "SessionStatus", "StopReason", "ToolCall", "ToolCallStatus",
-    "TurnCompleted", "TurnFailed", "TurnInterrupted", "TurnStarted", "Usage", "UserMessage",
+    "TurnCompleted", "TurnFailed", "TurnInterrupted", "TurnStarted", "TurnWarning", "Usage", "UserMessage",
     "is_terminal", "utc_now",
 ]

@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
 from .items import Item
+from .sessions import Mode
 
 ApprovalDecision = Literal["once", "session", "deny"]
 """``once``: run this call; ``session``: run it and allow what the request's ``suggestion`` says
@@ -30,6 +31,11 @@ class Usage(BaseModel):
 
     input_tokens: int = 0
     output_tokens: int = 0
+    cached_input_tokens: int = Field(
+        default=0,
+        description="Of input_tokens, those the provider reused from its prompt cache instead of processing again "
+        "(llama.cpp's slot cache for the embedded model); 0 when the provider does not say.",
+    )
     requests: int = Field(default=0, description="Number of model requests made.")
     cost: float | None = Field(
         default=None,
@@ -39,6 +45,7 @@ class Usage(BaseModel):
     def add(self, other: Usage) -> None:
         self.input_tokens += other.input_tokens
         self.output_tokens += other.output_tokens
+        self.cached_input_tokens += other.cached_input_tokens
         self.requests += other.requests
         if other.cost is not None:
             self.cost = (self.cost or 0.0) + other.cost
@@ -116,6 +123,24 @@ class ApprovalResolved(_Event):
     item_id: str
     decision: ApprovalDecision
     reason: str | None = Field(default=None, description="The person's reason, shown to the model on deny.")
+    edited_plan: list[str] | None = Field(
+        default=None, description="A plan approval only: the steps as the person edited them (docs/protocol.md, "
+        "\"Plan mode\").")
+    mode: Mode | None = Field(default=None, description="A plan approval only: the mode the plan is carried out in.")
+
+
+TurnWarningCode = Literal["no_changes", "unparsed_tool_call", "invented_tool_result"]
+"""Why a completed turn's answer should not be taken at its word: ``no_changes``: the answer says
+files were changed, but no tool call of the turn changed anything; ``unparsed_tool_call``: the
+model wrote a tool call cowork could not read, so it never ran; ``invented_tool_result``: the model
+wrote tool results itself instead of calling the tools."""
+
+
+class TurnWarning(BaseModel):
+    """Something a client must show instead of a success mark when the turn ends."""
+
+    code: TurnWarningCode
+    message: str
 
 
 class TurnCompleted(_Event):
@@ -123,6 +148,11 @@ class TurnCompleted(_Event):
     usage: Usage
     stop_reason: StopReason
     duration_ms: int
+    warnings: list[TurnWarning] = Field(
+        default_factory=list,
+        description="Empty when the answer can be taken as it is; otherwise each reason it cannot (clients show "
+        "them in place of a success mark).",
+    )
 
 
 class TurnFailed(_Event):

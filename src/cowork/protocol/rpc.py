@@ -39,6 +39,10 @@ MAX_INPUT_PARTS = 100
 MAX_ID_CHARS = 200
 MAX_PATH_CHARS = 4096
 MAX_PATHS = 1000
+MAX_PLAN_STEPS = 20
+"""Most steps of a plan (``propose_plan``, ``editedPlan``)."""
+MAX_PLAN_STEP_CHARS = 500
+"""Longest step of a plan, in characters."""
 
 Id = Annotated[str, Field(max_length=MAX_ID_CHARS)]
 """A session, turn, approval or checkpoint id (or a prefix of one)."""
@@ -203,13 +207,42 @@ class TurnInterruptResult(Wire):
 # -- approvals ---------------------------------------------------------------------------------
 
 
-class ApprovalRespondParams(Wire):
+class ApprovalAnswerFields(Wire):
+    """A person's answer to an approval (the fields ``approval/respond`` and the REST routes share)."""
+
+    decision: ApprovalDecision
+    reason: str | None = Field(default=None, max_length=4000, description="Passed to the model on deny.")
+    edited_plan: list[Annotated[str, Field(max_length=MAX_PLAN_STEP_CHARS)]] | None = Field(
+        default=None, min_length=1, max_length=MAX_PLAN_STEPS,
+        description="Only for a plan approval (docs/protocol.md, \"Plan mode\") answered `once`: the steps as the "
+                    "person edited them, in order; they replace the model's and are what is carried out. Each "
+                    f"step is non-empty (surrounding blanks are dropped); 1 to {MAX_PLAN_STEPS} steps.")
+    mode: Mode | None = Field(
+        default=None,
+        description="Only for a plan approval answered `once`: the mode the session switches to for carrying "
+                    "the plan out (not `plan`); default `default`.")
+
+    @model_validator(mode="after")
+    def _plan_answer(self) -> ApprovalAnswerFields:
+        if self.edited_plan is not None:
+            steps = [step.strip() for step in self.edited_plan]
+            empty = [str(i + 1) for i, step in enumerate(steps) if not step]
+            if empty:
+                raise ValueError(f"editedPlan step {', '.join(empty)} is empty; describe each step or leave it out")
+            self.edited_plan = steps
+        if (self.edited_plan is not None or self.mode is not None) and self.decision != "once":
+            raise ValueError("editedPlan and mode answer a plan approved with decision 'once', "
+                             f"not {self.decision!r}")
+        if self.mode == "plan":
+            raise ValueError("mode is the mode the plan is carried out in; it cannot be 'plan'")
+        return self
+
+
+class ApprovalRespondParams(ApprovalAnswerFields):
     approval_id: Id | None = Field(default=None, description="The approval to answer (or give approvalIds).")
     approval_ids: list[Id] | None = Field(
         default=None, min_length=1, max_length=100,
         description="Several pending approvals answered alike, each on its own (instead of approvalId).")
-    decision: ApprovalDecision
-    reason: str | None = Field(default=None, max_length=4000, description="Passed to the model on deny.")
 
     @model_validator(mode="after")
     def _one_form(self) -> ApprovalRespondParams:
@@ -424,9 +457,9 @@ class RpcError(Exception):
 
 
 __all__ = [
-    "MAX_ID_CHARS", "MAX_INPUT_PARTS", "MAX_PATHS", "MAX_PATH_CHARS", "MAX_SEQ", "MAX_TEXT_CHARS", "MAX_TITLE_CHARS",
+    "MAX_ID_CHARS", "MAX_INPUT_PARTS", "MAX_PATHS", "MAX_PLAN_STEPS", "MAX_PLAN_STEP_CHARS", "MAX_PATH_CHARS", "MAX_SEQ", "MAX_TEXT_CHARS", "MAX_TITLE_CHARS",
     "Id", "ModelName", "PathText", "Title",
-    "EVENT_BATCH_MAX", "EVENT_NOTIFICATION", "ERROR_NAMES", "METHODS", "PROTOCOL_VERSION", "ApprovalAnswer", "ApprovalRespondParams",
+    "EVENT_BATCH_MAX", "EVENT_NOTIFICATION", "ERROR_NAMES", "METHODS", "PROTOCOL_VERSION", "ApprovalAnswer", "ApprovalAnswerFields", "ApprovalRespondParams",
     "ApprovalRespondResult", "Capabilities",
     "ClientCapabilities", "ClientInfo", "Empty", "ErrorCode", "InitializeParams", "InitializeResult", "InputPart", "Method",
     "ModelEntry", "ModelsListResult", "RpcError", "ServerInfo", "SessionCreateParams", "SessionForkParams",

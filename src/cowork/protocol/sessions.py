@@ -6,10 +6,12 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, Field
 
-Mode = Literal["default", "accept-edits", "read-only", "yolo"]
+Mode = Literal["default", "accept-edits", "read-only", "plan", "yolo"]
 """Approval mode of a session (what happens to a call no policy rule decides). ``default``: reads
 run, ``bash``/``write``/``edit`` ask a person; ``accept-edits``: edits inside the workspace run,
-commands ask; ``read-only``: nothing that changes anything runs (plan only); ``yolo``: everything
+commands ask; ``read-only``: nothing that changes anything runs (plan only); ``plan``: as
+``read-only``, and the agent proposes a plan a person approves (edits or rejects) before the session
+switches to the mode it is carried out in (docs/protocol.md, "Plan mode"); ``yolo``: everything
 runs without asking (``--yes``) except hard denies. See docs/security.md."""
 
 SessionStatus = Literal["idle", "running"]

@@ -1,10 +1,10 @@
 """Model names, provider credentials and building pydantic-ai models.
 
 Models are named ``provider:model``: ``openai:gpt-5.1``, ``anthropic:claude-sonnet-4-5``,
-``google:gemini-2.5-flash``, ``ollama:llama3.2``, ``local:smollm2-135m``,
-``local:/path/to/model.gguf``. Every hosted provider is reached through pydantic-ai's model
-classes with the SDK's own retries turned off: the turn engine retries (see
-:mod:`cowork.engine.turn`) so that each attempt is visible in the journal.
+``google:gemini-2.5-flash``, ``ollama:llama3.2``, ``local:qwen2.5-coder-1.5b`` (the named local
+models are in :mod:`.weights`), ``local:/path/to/model.gguf``. Every hosted provider is reached
+through pydantic-ai's model classes with the SDK's own retries turned off: the turn engine retries
+(see :mod:`cowork.engine.turn`) so that each attempt is visible in the journal.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pydantic_ai.models import Model
 
 from .secrets import KEY_VARIABLES, SecretStoreError, provider_key
+from .weights import DEFAULT_LOCAL, resolve_weights
 
 PROVIDERS = ("openai", "anthropic", "google", "ollama", "local")
 
@@ -23,7 +24,7 @@ DEFAULT_MODELS = {
     "anthropic": "claude-sonnet-4-5",
     "google": "gemini-2.5-flash",
     "ollama": "llama3.2",
-    "local": "smollm2-135m",
+    "local": DEFAULT_LOCAL,
 }
 
 CONTEXT_WINDOWS = {"openai": 128_000, "anthropic": 200_000, "google": 1_000_000, "ollama": 8_192}
@@ -46,7 +47,7 @@ def parse_model(value: str) -> ModelSpec:
     """Split ``provider:model``. Raises :class:`ModelConfigError` with an example on bad input."""
     provider, sep, name = value.partition(":")
     if not sep or not name:
-        raise ModelConfigError(f"model {value!r} must be written provider:model, e.g. openai:gpt-5.1 or local:smollm2-135m")
+        raise ModelConfigError(f"model {value!r} must be written provider:model, e.g. openai:gpt-5.1 or local:qwen2.5-coder-1.5b")
     if provider not in PROVIDERS:
         raise ModelConfigError(f"unknown provider {provider!r} in {value!r}; known: {', '.join(PROVIDERS)}")
     return ModelSpec(provider, name)
@@ -81,8 +82,6 @@ def context_window(spec: ModelSpec) -> int:
     if env := os.environ.get("COWORK_CONTEXT_WINDOW"):
         return int(env)
     if spec.provider == "local":
-        from .local import resolve_weights
-
         return resolve_weights(spec.name)[1]
     return CONTEXT_WINDOWS[spec.provider]
 
@@ -168,8 +167,6 @@ def configured_models() -> list[ModelStatus]:
             detail = os.environ.get("OLLAMA_BASE_URL") or "set OLLAMA_BASE_URL (default http://127.0.0.1:11434/v1)"
         else:
             try:
-                from .local import resolve_weights
-
                 path, n_ctx = resolve_weights(DEFAULT_MODELS["local"])
                 usable, detail = True, f"embedded llama.cpp, {path.stat().st_size / 1e6:.0f} MB, {n_ctx} tokens context"
             except Exception as exc:

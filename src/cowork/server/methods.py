@@ -26,11 +26,14 @@ from ..engine import (
     StorageUnavailable,
     TurnInProgress,
 )
+from ..engine.approvals import PlanAnswer
 from ..engine.ids import complete_ids
 from ..policy import load_policy
+from ..policy.modes import policy_mode
 from ..protocol import rpc
 from ..protocol.rpc import ErrorCode, RpcError
 from ..providers import ModelConfigError, configured_models, default_model, parse_model
+from ..tools.plan import PlanTraits, offered
 from .auth import Caller, redact
 
 _ERROR_CODES: tuple[tuple[type[Exception], int], ...] = (  # first match wins: subclasses before ValueError
@@ -170,10 +173,13 @@ class Service:
         return rpc.TurnInterruptResult(interrupted=await self.runtime.interrupt(p.session_id))
 
     async def approval_respond(self, p: rpc.ApprovalRespondParams, caller: Caller) -> rpc.ApprovalRespondResult:
+        plan = None  # a plan approval's edited steps and the mode to carry it out in
+        if p.edited_plan is not None or p.mode is not None:
+            plan = PlanAnswer(tuple(p.edited_plan) if p.edited_plan is not None else None, p.mode)
         if p.approval_id is not None:
-            await self.runtime.answer_approval(p.approval_id, p.decision, p.reason)
+            await self.runtime.answer_approval(p.approval_id, p.decision, p.reason, plan=plan)
             return rpc.ApprovalRespondResult()
-        errors = await self.runtime.answer_approvals(p.approval_ids or [], p.decision, p.reason)
+        errors = await self.runtime.answer_approvals(p.approval_ids or [], p.decision, p.reason, plan=plan)
         return rpc.ApprovalRespondResult(results=[
             rpc.ApprovalAnswer(approval_id=i, answered=e is None, error=e)
             for i, e in zip(p.approval_ids or [], errors, strict=True)
@@ -216,10 +222,13 @@ class Service:
         session = await self.runtime.get_session(p.session_id) if p.session_id else None
         tools = self.runtime.tools(session)
         permission: dict[str, Any] = {}
-        if session is not None:
+        if session is not None:  # what the session's model is offered in its mode
+            tools = {name: t for name, t in tools.items() if offered(t, session.mode)}
             allowed = await self.runtime.allowed_tools(session.id)
             policy = await asyncio.to_thread(load_policy, Path(session.workspace))
-            permission = {t.name: policy.tool_outcome(t.name, mutating=t.mutating, mode=session.mode, session=allowed)
+            mode = policy_mode(session.mode)
+            permission = {t.name: "ask" if isinstance(t.traits, PlanTraits)  # a plan always asks a person
+                          else policy.tool_outcome(t.name, mutating=t.mutating, mode=mode, session=allowed)
                           for t in tools.values()}
         return rpc.ToolsListResult(tools=[
             rpc.ToolEntry(

@@ -31,7 +31,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from pydantic import Field
 
 from .. import __version__
-from ..protocol import ApprovalDecision, Mode, rpc
+from ..protocol import Mode, rpc
 from ..protocol.checkpoints import RestoreTarget
 from ..protocol.rpc import ErrorCode, RpcError
 from ..protocol.schema import protocol_json_schema
@@ -75,9 +75,8 @@ class SteerBody(rpc.Wire):
     input: list[rpc.InputPart] = Field(min_length=1, max_length=rpc.MAX_INPUT_PARTS)
 
 
-class ApprovalBody(rpc.Wire):
-    decision: ApprovalDecision
-    reason: str | None = Field(default=None, max_length=4000)
+class ApprovalBody(rpc.ApprovalAnswerFields):
+    pass
 
 
 class ApprovalsBody(ApprovalBody):
@@ -179,14 +178,16 @@ async def interrupt_turn(session_id: str, svc: Svc, who: Who) -> dict[str, Any]:
 
 @api.post("/approvals/{approval_id}")
 async def respond_approval(approval_id: str, body: ApprovalBody, svc: Svc, who: Who) -> dict[str, Any]:
-    params = rpc.ApprovalRespondParams(approval_id=approval_id, decision=body.decision, reason=body.reason)
+    params = rpc.ApprovalRespondParams(approval_id=approval_id, decision=body.decision, reason=body.reason,
+                                       edited_plan=body.edited_plan, mode=body.mode)
     return await svc.call("approval/respond", params, who)
 
 
 @api.post("/approvals", response_model=rpc.ApprovalRespondResult, response_model_exclude_none=True)
 async def respond_approvals(body: ApprovalsBody, svc: Svc, who: Who) -> dict[str, Any]:
     """Answer several pending approvals alike; ``results`` says, per id, whether it was answered."""
-    params = rpc.ApprovalRespondParams(approval_ids=body.approval_ids, decision=body.decision, reason=body.reason)
+    params = rpc.ApprovalRespondParams(approval_ids=body.approval_ids, decision=body.decision, reason=body.reason,
+                                       edited_plan=body.edited_plan, mode=body.mode)
     return await svc.call("approval/respond", params, who)
 
 

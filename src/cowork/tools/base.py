@@ -60,6 +60,13 @@ class ToolTraits:
         command_arg: the argument holding a shell command, split and decided command by command
             (:mod:`cowork.policy.commands`); such a call gets ``ToolContext.network`` from the decision.
         url_arg: the argument holding a URL; ``domain`` rules match its host.
+        must_exist: argument name → ``"file"``, ``"folder"`` or ``"any"``: the path arguments that
+            must name something that already exists (``read``'s file, ``ls``'s folder, ``move``'s
+            source). A grammar-constrained small model may then only pick existing entries.
+        planning: a call only records the model's own plan (a checklist), nothing of the world.
+            The compact harness for small models offers such a tool only for tasks of several
+            steps, and two such calls with nothing done between them are answered with a nudge
+            to do the next step instead (:mod:`cowork.engine.guards`).
     """
 
     read_only: bool = False
@@ -70,6 +77,8 @@ class ToolTraits:
     paths: Mapping[str, PathAccess] = field(default_factory=dict)
     command_arg: str | None = None
     url_arg: str | None = None
+    must_exist: Mapping[str, Literal["file", "folder", "any"]] = field(default_factory=dict)
+    planning: bool = False
 
     @property
     def mutating(self) -> bool:

@@ -214,7 +214,8 @@ class ReadTool(Tool):
         "limit to read a slice, or use `grep`) are refused."
     )
     Args = ReadArgs
-    traits = ToolTraits(read_only=True, destructive=False, open_world=False, paths={"path": "read"})
+    traits = ToolTraits(read_only=True, destructive=False, open_world=False, paths={"path": "read"},
+                        must_exist={"path": "file"})
 
     async def run(self, args: ReadArgs, ctx: ToolContext) -> ToolResult:
         return await asyncio.to_thread(self._run, args, ctx)
@@ -373,7 +374,7 @@ class EditTool(Tool):
     )
     Args = EditArgs
     traits = ToolTraits(read_only=False, destructive=False, open_world=False, checkpoint=True, edits_files=True,
-                        paths={"path": "write"})
+                        paths={"path": "write"}, must_exist={"path": "file"})
 
     async def run(self, args: EditArgs, ctx: ToolContext) -> ToolResult:
         return await asyncio.to_thread(self._run, args, ctx)
@@ -452,7 +453,8 @@ class LsTool(Tool):
         "`/`, then files with their size, symlinks as `name -> target`. At most 1000 entries."
     )
     Args = LsArgs
-    traits = ToolTraits(read_only=True, destructive=False, open_world=False, paths={"path": "read"})
+    traits = ToolTraits(read_only=True, destructive=False, open_world=False, paths={"path": "read"},
+                        must_exist={"path": "folder"})
 
     async def run(self, args: LsArgs, ctx: ToolContext) -> ToolResult:
         return await asyncio.to_thread(self._run, args, ctx)
@@ -559,7 +561,8 @@ class GlobTool(Tool):
         "modified first, at most 1000. `.git` is never searched."
     )
     Args = GlobArgs
-    traits = ToolTraits(read_only=True, destructive=False, open_world=False, paths={"path": "read"})
+    traits = ToolTraits(read_only=True, destructive=False, open_world=False, paths={"path": "read"},
+                        must_exist={"path": "folder"})
 
     async def run(self, args: GlobArgs, ctx: ToolContext) -> ToolResult:
         return await asyncio.to_thread(self._run, args, ctx)

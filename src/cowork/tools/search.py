@@ -265,7 +265,8 @@ class GrepTool(Tool):
         "Hidden files are searched, `.git` and .gitignored files are not. Stops after 500 matches."
     )
     Args = GrepArgs
-    traits = ToolTraits(read_only=True, destructive=False, open_world=False, paths={"path": "read"})
+    traits = ToolTraits(read_only=True, destructive=False, open_world=False, paths={"path": "read"},
+                        must_exist={"path": "any"})
 
     async def run(self, args: GrepArgs, ctx: ToolContext) -> ToolResult:
         if not args.pattern:

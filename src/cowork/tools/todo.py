@@ -34,18 +34,25 @@ class TodoWriteTool(Tool):
         "pending, in_progress or completed. Update it as you start and finish steps."
     )
     Args = TodoWriteArgs
-    traits = ToolTraits(read_only=True, destructive=False, open_world=False)  # the plan is not the workspace
+    traits = ToolTraits(read_only=True, destructive=False, open_world=False, planning=True)  # not the workspace
 
     async def run(self, args: TodoWriteArgs, ctx: ToolContext) -> ToolResult:
         todos = [{"content": t.content.strip(), "status": t.status} for t in args.todos]
         empty = [str(i + 1) for i, t in enumerate(todos) if not t["content"]]
         if empty:
             raise ToolError(f"todo item {', '.join(empty)} has empty content; describe each step")
-        if not todos:
-            return ToolResult("Plan cleared (no items).", summary="plan cleared",
-                              metadata={"todos": []})
-        done = sum(t["status"] == "completed" for t in todos)
-        lines = [f"Plan ({done}/{len(todos)} done):"]
-        lines += [f"{_MARK[t['status']]} {t['content']}" for t in todos]
-        return ToolResult("\n".join(lines), summary=f"{done}/{len(todos)} done",
-                          metadata={"todos": todos})
+        return checklist(todos)
+
+
+def checklist(todos: list[dict[str, str]], heading: str = "Plan") -> ToolResult:
+    """The result that sets the session's checklist to ``todos`` (``{content, status}`` dicts,
+    in order): ``metadata["todos"]`` is what clients show as the checklist; the output lists it
+    for the model under ``heading``."""
+    if not todos:
+        return ToolResult("Plan cleared (no items).", summary="plan cleared",
+                          metadata={"todos": []})
+    done = sum(t["status"] == "completed" for t in todos)
+    lines = [f"{heading} ({done}/{len(todos)} done):"]
+    lines += [f"{_MARK[t['status']]} {t['content']}" for t in todos]
+    return ToolResult("\n".join(lines), summary=f"{done}/{len(todos)} done",
+                      metadata={"todos": todos})
