@@ -298,7 +298,7 @@ def test_repl_reports_refused_turns_and_completes_arguments() -> None:
     assert [c[0] for c in chat_cli.complete(chat, "/mo")] == ["/model ", "/models", "/mode "]
     assert [c[0] for c in chat_cli.complete(chat, "/resume ses_ab")] == ["ses_abc", "ses_abd"]
     assert [(c[0], c[1]) for c in chat_cli.complete(chat, "/model loc")] == [("local:smollm2-135m", -3)]
-    assert [c[0] for c in chat_cli.complete(chat, "/mode ")] == ["default", "accept-edits", "read-only", "yolo"]
+    assert [c[0] for c in chat_cli.complete(chat, "/mode ")] == ["default", "accept-edits", "read-only", "plan", "yolo"]
     assert list(chat_cli.complete(chat, "hello /mo")) == []
 
 

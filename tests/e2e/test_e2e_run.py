@@ -36,6 +36,7 @@ def test_multi_step_task_writes_edits_runs_and_answers(cw: Cowork, srv: FakeMode
     end = res.terminal()
     assert end["type"] == "turn.completed" and end["stop_reason"] == "end_turn"
     assert end["usage"] == {"input_tokens": 11 + 22 + 33 + 44, "output_tokens": 1 + 2 + 3 + 7, "requests": 4,
+                            "cached_input_tokens": 0,  # the scripted model reports no prompt cache
                             "cost": None}  # the scripted model has no price
 
     calls = items(ev, "tool_call")
