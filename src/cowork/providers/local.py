@@ -328,6 +328,27 @@ def _args_object(args: Any) -> Any:
     return args or {}
 
 
+def _render_request(message: ModelRequest, system: list[str], out: list[dict[str, Any]], *, native: bool) -> None:
+    """One request's parts as chat messages: system prompts join ``system``; user text is a user
+    message; a tool result is a ``tool`` message (``native``) or a user message saying whose result
+    it is; a retry prompt likewise."""
+    for part in message.parts:
+        if isinstance(part, SystemPromptPart):
+            system.append(part.content)
+        elif isinstance(part, UserPromptPart):
+            out.append({"role": "user", "content": part.content if isinstance(part.content, str) else str(part.content)})
+        elif isinstance(part, ToolReturnPart):
+            if native:
+                out.append({"role": "tool", "tool_call_id": part.tool_call_id, "content": part.model_response_str()})
+            else:
+                out.append({"role": "user", "content": f"Result of {part.tool_name}:\n{part.model_response_str()}"})
+        elif isinstance(part, RetryPromptPart):
+            if native and part.tool_name and part.tool_call_id:
+                out.append({"role": "tool", "tool_call_id": part.tool_call_id, "content": part.model_response()})
+            else:
+                out.append({"role": "user", "content": part.model_response()})
+
+
 def render_messages(messages: list[ModelMessage], tools: list[ToolDefinition]) -> list[dict[str, str]]:
     """pydantic-ai history → chat messages in the schema convention (see the module docstring).
 
@@ -337,19 +358,10 @@ def render_messages(messages: list[ModelMessage], tools: list[ToolDefinition]) -
     """
     system = _instructions(messages)
     system.append(_tool_guide(tools))
-    out: list[dict[str, str]] = []
+    out: list[dict[str, Any]] = []
     for message in messages:
         if isinstance(message, ModelRequest):
-            for part in message.parts:
-                if isinstance(part, SystemPromptPart):
-                    system.append(part.content)
-                elif isinstance(part, UserPromptPart):
-                    content = part.content if isinstance(part.content, str) else str(part.content)
-                    out.append({"role": "user", "content": content})
-                elif isinstance(part, ToolReturnPart):
-                    out.append({"role": "user", "content": f"Result of {part.tool_name}:\n{part.model_response_str()}"})
-                elif isinstance(part, RetryPromptPart):
-                    out.append({"role": "user", "content": part.model_response()})
+            _render_request(message, system, out, native=False)
         elif isinstance(message, ModelResponse):
             for part in message.parts:
                 if isinstance(part, TextPart) and part.content:
@@ -373,19 +385,7 @@ def render_native_messages(messages: list[ModelMessage], tools: list[ToolDefinit
     out: list[dict[str, Any]] = []
     for message in messages:
         if isinstance(message, ModelRequest):
-            for part in message.parts:
-                if isinstance(part, SystemPromptPart):
-                    system.append(part.content)
-                elif isinstance(part, UserPromptPart):
-                    content = part.content if isinstance(part.content, str) else str(part.content)
-                    out.append({"role": "user", "content": content})
-                elif isinstance(part, ToolReturnPart):
-                    out.append({"role": "tool", "tool_call_id": part.tool_call_id, "content": part.model_response_str()})
-                elif isinstance(part, RetryPromptPart):
-                    if part.tool_name and part.tool_call_id:
-                        out.append({"role": "tool", "tool_call_id": part.tool_call_id, "content": part.model_response()})
-                    else:
-                        out.append({"role": "user", "content": part.model_response()})
+            _render_request(message, system, out, native=True)
         elif isinstance(message, ModelResponse):
             text = "".join(p.content for p in message.parts if isinstance(p, TextPart))
             calls = [
