@@ -12,6 +12,12 @@ from ..client import AsyncClient
 from ..config import EngineSettings
 
 
+def extensions() -> list[object]:
+    """What a cowork server is extended with, in order: MCP servers' tools, skills, AGENTS.md and
+    the person's hooks (each package's ``extension()``; see :mod:`cowork.engine.extensions`)."""
+    return []
+
+
 @contextlib.asynccontextmanager
 async def open_client(server: str | None, token: str | None, base_url: str | None,
                       settings: EngineSettings | None = None) -> AsyncIterator[AsyncClient]:
@@ -25,7 +31,8 @@ async def open_client(server: str | None, token: str | None, base_url: str | Non
     from ..engine import Runtime
     from ..server import InProcessServer
 
-    local = await InProcessServer.start(await Runtime.open(openai_base_url=base_url, settings=settings))
+    local = await InProcessServer.start(await Runtime.open(openai_base_url=base_url, settings=settings,
+                                                           extensions=extensions()))
     try:
         async with AsyncClient(local.url, client_name="cowork-cli") as client:
             yield client
@@ -51,5 +58,5 @@ async def serve(auth: object, sock: object, base_url: str | None, settings: Engi
     from ..engine import Runtime
     from ..server import serve as serve_app
 
-    runtime = await Runtime.open(openai_base_url=base_url, settings=settings)
+    runtime = await Runtime.open(openai_base_url=base_url, settings=settings, extensions=extensions())
     await serve_app(runtime, sock, auth, ready)  # type: ignore[arg-type]

@@ -6,6 +6,7 @@ through the runtime.
 """
 
 from ..store import NotFound, StorageUnavailable, StoredEvent
+from .extensions import ContextSection, ContextSource, Extension, HookEvent, HookOutcome, HookRun, Hooks, NoHooks
 from .runtime import (
     ApprovalNotPending,
     ClientMessageConflict,
@@ -16,6 +17,7 @@ from .runtime import (
 )
 
 __all__ = [
-    "ApprovalNotPending", "ClientMessageConflict", "NoRunningTurn", "NotFound", "Runtime", "StartedTurn",
+    "ApprovalNotPending", "ClientMessageConflict", "ContextSection", "ContextSource", "Extension", "HookEvent",
+    "HookOutcome", "HookRun", "Hooks", "NoHooks", "NoRunningTurn", "NotFound", "Runtime", "StartedTurn",
     "StorageUnavailable", "StoredEvent", "TurnInProgress",
 ]

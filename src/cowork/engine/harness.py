@@ -30,6 +30,7 @@ from pydantic_ai.tools import ToolDefinition
 from ..tools.base import Tool
 from ..tools.paths import excluded_ids
 from .context import instructions
+from .extensions import ContextSection, render_sections
 
 
 COMPACT_LISTING_LIMIT = 60
@@ -106,6 +107,7 @@ class Harness:
         self._workspace = workspace
         self._task = task
         self._listing = ""
+        self.sections: list[ContextSection] = []  # from the context sources, set before the first request
 
     async def prepare(self) -> None:
         """Read what the compact instructions list (in a worker thread); nothing for the full harness."""
@@ -114,7 +116,8 @@ class Harness:
 
     def instructions(self) -> str:
         """The system instructions of every request of the turn."""
-        return compact_instructions(self._listing) if self.compact else instructions(self._workspace)
+        base = compact_instructions(self._listing) if self.compact else instructions(self._workspace)
+        return f"{base}\n\n{render_sections(self.sections)}" if self.sections else base
 
     def definitions(self, tools: Mapping[str, Tool], definitions: list[ToolDefinition]) -> list[ToolDefinition]:
         """What the model is offered, from the session's ``tools`` by name and their ``definitions``."""

@@ -31,6 +31,7 @@ from ..store import NotFound, Store, StoredEvent, new_id
 from . import recovery
 from ..tools import BUILTIN, Tool, Toolset, tools_by_name
 from .approvals import ApprovalChannel, ApprovalNotPending, InMemoryApprovalChannel, PlanAnswer
+from .extensions import ContextSection, ContextSource, Extension, Hooks, NoHooks, gather_sections
 from .journal import Journal
 from .lease import Lease, SqlTurnLeases, TurnLeases
 from .turn import Resume, Turn, TurnDeps
@@ -64,9 +65,19 @@ class Runtime:
     def __init__(self, store: Store, settings: EngineSettings | None = None, *, openai_base_url: str | None = None,
                  checkpoint_settings: CheckpointSettings | None = None, checkpoint_root: Path | None = None,
                  leases: TurnLeases | None = None, toolsets: Sequence[Toolset] | None = None,
-                 approvals: ApprovalChannel | None = None):
+                 approvals: ApprovalChannel | None = None, extensions: Sequence[Extension] = ()):
         self.store = store
-        self.toolsets: tuple[Toolset, ...] = tuple(toolsets) if toolsets is not None else (BUILTIN,)
+        self.extensions: tuple[Extension, ...] = tuple(extensions)
+        names = [e.name for e in self.extensions]
+        if len(set(names)) != len(names):
+            raise ValueError(f"extension names must be unique: {names}")
+        base = tuple(toolsets) if toolsets is not None else (BUILTIN,)
+        self.toolsets: tuple[Toolset, ...] = (*base, *(ts for e in self.extensions for ts in e.toolsets))
+        self.context_sources: tuple[ContextSource, ...] = tuple(s for e in self.extensions for s in e.context_sources)
+        hooks = [e.hooks for e in self.extensions if e.hooks is not None]
+        if len(hooks) > 1:
+            raise ValueError("at most one extension may bring hooks")
+        self.hooks: Hooks = hooks[0] if hooks else NoHooks()
         self.leases: TurnLeases = leases or SqlTurnLeases(store)  # who runs which turn (see .lease)
         self._leases: dict[str, Lease] = {}  # session id -> the lease of its turn running here
         self._heartbeat: asyncio.Task[None] | None = None
@@ -87,7 +98,14 @@ class Runtime:
         runtime = cls(await Store.open(url or database_url()), **kwargs)  # type: ignore[arg-type]
         await runtime._recover()
         runtime._start_heartbeat()
+        for extension in runtime.extensions:
+            if extension.start is not None:
+                await extension.start()
         return runtime
+
+    def extension(self, name: str) -> Extension | None:
+        """The extension called ``name``, if the runtime was given one."""
+        return next((e for e in self.extensions if e.name == name), None)
 
     async def close(self) -> None:
         """Interrupt running turns (journaled as interrupted) except those waiting for an approval
@@ -103,6 +121,12 @@ class Runtime:
             self._heartbeat.cancel()
             await asyncio.gather(self._heartbeat, return_exceptions=True)
         await self.journal.drain()
+        for extension in reversed(self.extensions):
+            if extension.close is not None:
+                try:
+                    await extension.close()
+                except Exception:  # one extension's trouble must not keep the store open
+                    log.exception("closing extension %s failed", extension.name)
         for model in self._models.values():  # the provider SDKs' HTTP clients
             close = getattr(getattr(model, "client", None), "close", None)
             if close is not None:
@@ -169,7 +193,8 @@ class Runtime:
         return True
 
     def _deps(self) -> TurnDeps:
-        return TurnDeps(self.store, self.journal, self.approvals, self.settings, self.checkpoints, self.toolsets)
+        return TurnDeps(self.store, self.journal, self.approvals, self.settings, self.checkpoints, self.toolsets,
+                        self.context_sources, self.hooks)
 
     def tools(self, session: SessionInfo | None = None) -> dict[str, Tool]:
         """The tools the runtime's toolsets offer ``session`` (None: no session in particular),
@@ -177,6 +202,11 @@ class Runtime:
         if session is None:
             return tools_by_name(self.toolsets, "", Path.cwd())
         return tools_by_name(self.toolsets, session.id, Path(session.workspace))
+
+    async def context(self, session: SessionInfo, prompt: str | None = None) -> list[ContextSection]:
+        """The sections the context sources give a turn of ``session`` (``prompt``: its message),
+        as the next turn would load them (``/context`` shows these)."""
+        return await gather_sections(self.context_sources, session.id, Path(session.workspace), prompt)
 
     def _launch(self, session_id: str, turn: Turn, lease: Lease) -> None:
         async def run() -> None:

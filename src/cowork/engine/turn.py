@@ -35,6 +35,7 @@ from .context import COMPACT_AT, LAST_STEP_NOTE, estimate_tokens, repair
 from .approvals import ApprovalBroker, ApprovalChannel
 from .budget import Budget, BudgetExceeded, Spent, session_limited, spent_by
 from .errors import TurnError
+from .extensions import ContextSource, Hooks, NoHooks, gather_sections
 from .guards import TurnGuards
 from .harness import Harness
 from .journal import Journal
@@ -56,6 +57,8 @@ class TurnDeps:
     settings: EngineSettings
     checkpoints: Checkpoints | None = None  # None: no workspace checkpoints (see docs/checkpoints.md)
     toolsets: Sequence[Toolset] = field(default_factory=lambda: (BUILTIN,))
+    context_sources: Sequence[ContextSource] = ()  # AGENTS.md, skills... (see .extensions)
+    hooks: Hooks = field(default_factory=NoHooks)
 
 
 class Turn:
@@ -197,6 +200,8 @@ class Turn:
         try:
             history = await self.deps.store.history(self.session.id)
             await self._harness.prepare()
+            self._harness.sections = await gather_sections(self.deps.context_sources, self.session.id,
+                                                           self._ctx.workspace, self.text)
             if self.resume is None:
                 await self._calls.checkpoint("turn")
                 self.messages = repair(history)
