@@ -276,6 +276,9 @@ def test_repl_reports_refused_turns_and_completes_arguments() -> None:
         async def start_turn(self, session_id: str, text: str) -> None:
             raise CoworkError(ErrorCode.MODEL_CONFIG, "openai:gpt-x needs OPENAI_API_KEY")
 
+        async def skills_get(self, **params: object) -> None:  # `/nope` is looked up as a skill first
+            raise CoworkError(ErrorCode.NOT_FOUND, "no skill named 'nope'")
+
     class Lines:
         def __init__(self, *lines: str) -> None:
             self.lines = list(lines)

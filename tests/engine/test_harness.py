@@ -51,3 +51,42 @@ def test_compact_instructions_do_not_name_the_workspace_path(tmp_path: Path) -> 
     assert str(tmp_path) not in compact_instructions(workspace_listing(tmp_path))
     assert Harness(Small(), tmp_path, "task").compact and not Harness(object(), tmp_path, "task").compact
     assert str(tmp_path) in Harness(object(), tmp_path, "task").instructions()  # the full harness names it
+
+
+def test_the_compact_harness_leaves_out_optional_listings_and_their_tools(tmp_path: Path) -> None:
+    """A small model gets AGENTS.md and a skill hint, not the skills list; the ``skill`` tool
+    (``on_demand``) only when a hint invites it. The full harness gets everything."""
+    from dataclasses import replace
+
+    from pydantic_ai.tools import ToolDefinition
+
+    from cowork.engine import ContextSection
+    from cowork.tools import Tool, ToolArgs
+    from cowork.tools.base import READ_ONLY
+
+    class Small:
+        harness = "compact"
+
+    class Load(Tool):
+        name, description, Args, traits = "load", "Load a listed thing.", ToolArgs, replace(READ_ONLY, on_demand=True)
+
+    class Look(Tool):
+        name, description, Args, traits = "look", "Look.", ToolArgs, READ_ONLY
+
+    tools = {"load": Load(), "look": Look()}
+    defs = [ToolDefinition(name=n, parameters_json_schema={"type": "object"}) for n in tools]
+    rules = ContextSection("agents_md", "Project instructions", "Use tabs.", str(tmp_path / "AGENTS.md"))
+    listing = ContextSection("skills", "Skills (2)", "- alpha: one\n- beta: two", compact=False)
+    hint = ContextSection("skill_hint", "Skill hint", "Call load(alpha) first.", invites_on_demand=True)
+
+    small, full = Harness(Small(), tmp_path, "task"), Harness(object(), tmp_path, "task")
+    for harness in (small, full):
+        harness.sections = [rules, listing]
+    assert "Use tabs." in small.instructions() and "alpha: one" not in small.instructions()
+    assert "# Project instructions (AGENTS.md)" in small.instructions()  # the source relative to the workspace
+    assert "alpha: one" in full.instructions()
+    assert [d.name for d in small.definitions(tools, defs)] == ["look"]
+    assert [d.name for d in full.definitions(tools, defs)] == ["load", "look"]
+    small.sections = [rules, listing, hint]
+    assert "Call load(alpha) first." in small.instructions()
+    assert [d.name for d in small.definitions(tools, defs)] == ["load", "look"]

@@ -10,6 +10,8 @@ from typing import Any
 
 import httpx
 import pytest
+
+from cowork.skills import agents_md_extension
 from fakemodel import hang, reply, text, tool_call
 from httpx_sse import aconnect_sse
 from server_support import MODEL, TERMINAL
@@ -91,14 +93,15 @@ async def test_health_schema_openapi(server, api):
         ("/api/v1/sessions/{session_id}/interrupt", "POST"), ("/api/v1/sessions/{session_id}/events", "GET"),
         ("/api/v1/approvals/{approval_id}", "POST"), ("/api/v1/approvals", "POST"),
         ("/api/v1/models", "GET"), ("/api/v1/tools", "GET"), ("/api/v1/workspaces", "GET"),
-        ("/api/v1/sessions/{session_id}/checkpoints", "GET"), ("/api/v1/checkpoints/{checkpoint_id}/diff", "GET"),
+        ("/api/v1/sessions/{session_id}/checkpoints", "GET"), ("/api/v1/sessions/{session_id}/context", "GET"),
+        ("/api/v1/checkpoints/{checkpoint_id}/diff", "GET"),
         ("/api/v1/checkpoints/{checkpoint_id}/restore", "POST"),
         ("/api/v1/sessions/{session_id}/turns/{turn_id}/rewind", "POST"),
     }
     assert paths == expected, paths ^ expected
 
 
-async def test_session_routes(api, workspace, tmp_path):
+async def test_session_routes(server, api, workspace, tmp_path):
     sid = await create(api, workspace, title="first", mode="yolo")
     got = (await api.get(f"/sessions/{sid}")).json()["session"]
     assert got["title"] == "first" and got["mode"] == "yolo" and got["workspace"] == str(workspace)
@@ -132,6 +135,11 @@ async def test_session_routes(api, workspace, tmp_path):
     assert "bash" in {t["name"] for t in tools} and all(t["permission"] is None for t in tools)
     perms = {t["name"]: t["permission"] for t in (await api.get("/tools", params={"session_id": sid})).json()["tools"]}
     assert perms["read"] == "allow" and perms["write"] == "deny"
+    (workspace / "AGENTS.md").write_text("Run the tests with make test.\n")
+    assert (await api.get(f"/sessions/{sid}/context")).json()["sections"] == []  # no context source
+    server.runtime.context_sources = tuple(agents_md_extension().context_sources)
+    context = (await api.get(f"/sessions/{sid}/context")).json()["sections"]
+    assert [(c["kind"], c["source"]) for c in context] == [("agents_md", str(workspace / "AGENTS.md"))]
 
     deleted = await api.delete(f"/sessions/{sid}")
     assert deleted.status_code == 204 and deleted.content == b""
@@ -140,7 +148,7 @@ async def test_session_routes(api, workspace, tmp_path):
         await api.patch(f"/sessions/{sid}", json={"title": "x"}), await api.post(f"/sessions/{sid}/fork"),
         await api.post(f"/sessions/{sid}/turns", json=say("hi")), await api.post(f"/sessions/{sid}/interrupt"),
         await api.get(f"/sessions/{sid}/events", params={"follow": "false"}),
-        await api.get("/tools", params={"session_id": sid}),
+        await api.get("/tools", params={"session_id": sid}), await api.get(f"/sessions/{sid}/context"),
     ):
         error_of(answer, 404, ErrorCode.NOT_FOUND)
 

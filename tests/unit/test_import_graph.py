@@ -133,12 +133,14 @@ RULES: dict[str, tuple[frozenset[str], str]] = {
     "sandbox": (frozenset({"*"}), "imports nothing of cowork outside itself (used by the shell tool)"),
     "policy": (frozenset({"tools", "engine", "store"}), "decides only: never imports tools, engine or store"),
     "tools": (frozenset({"engine", "store", "server"}), "never imports engine, store or server"),
-    "engine": (frozenset({"server", "client", "cli", "jobs", "mcp", "skills", "memory", "gateways"}),
-               "never imports server, client, cli, jobs, mcp, skills or memory"),
+    "engine": (frozenset({"server", "client", "cli", "jobs", "mcp", "skills", "hooks", "memory", "gateways"}),
+               "never imports server, client, cli, jobs, mcp, skills, hooks or memory"),
     "server": (frozenset({"store"}), "reaches the store only through the runtime"),
     "client": (frozenset({"engine", "server", "cli"}), "never imports engine or server"),
     "cli": (frozenset({"engine", "server"}), "never imports engine or server (except the in-process place)"),
     "gateways": (frozenset({"engine", "server"}), "never imports engine or server"),
+    "hooks": (frozenset({"server", "store", "client", "cli", "jobs", "mcp", "skills", "memory", "gateways"}),
+              "never imports server, store, client, cli, jobs or another extension"),
 }
 """Layer → (layers it must not import, ``*``: any other; the rule in words)."""
 

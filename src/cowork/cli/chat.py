@@ -38,6 +38,7 @@ from .chat_errors import ChatError, UsageError
 from .follow import choose_session, follow_turn, open_client
 from .ids import short_ids
 from .render import Renderer
+from .skills import invoke_skill
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "/help": ("", "show this help"),
@@ -54,9 +55,32 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "/undo": ("", "take back the file changes of the last turn (asks before overwriting your edits)"),
     "/restore": ("ID [PATHS]", "restore the workspace (or some paths) to a checkpoint"),
     "/rewind": ("[TURN] [both|code|conversation]", "go back to before a turn (default: the last one)"),
+    "/context": ("", "what this session's turns load: AGENTS.md files, skills (path, size, truncated)"),
+    "/init": ("[NOTES]", "ask the agent to write a first AGENTS.md for this workspace (asks before replacing one)"),
+    "/mcp": ("", "the MCP servers (status, tools) and their prompts, run as /mcp__SERVER__PROMPT [ARGS]"),
     "/exit": ("", "quit (also Ctrl-D on an empty line)"),
 }
 REPLAY_TIMEOUT = 30.0
+
+INIT_PROMPT = """\
+Write a first AGENTS.md for this workspace: the instructions every later agent session here reads \
+before it starts. First inspect the project: its README and docs, build and package files \
+(pyproject.toml, package.json, Makefile, Cargo.toml, go.mod...), CI configuration, the folder layout, a \
+few source and test files, and any CLAUDE.md, .cursorrules, .cursor/rules/ or \
+.github/copilot-instructions.md. Then write AGENTS.md at the workspace's root with:
+
+- Build, test and lint commands: the exact commands, including how to run a single test.
+- Layout: where the main parts live and how they fit together (the big picture that takes several \
+files to see, not a list of every file).
+- Conventions this project follows: code style, naming, error handling, tests, commits.
+- What an agent must take care with here (generated files not to edit by hand, slow or destructive \
+commands, secrets).
+
+Keep it short (200 to 400 words), Markdown under a "# AGENTS.md" title, and specific to this \
+project: only what you found in its files, nothing invented, no generic advice. If the workspace is \
+not a software project, write a short AGENTS.md saying what it holds and how to work with its files.\
+"""
+"""The message ``/init`` sends (after Codex's and Claude Code's ``/init``)."""
 
 
 class Chat:
@@ -236,8 +260,18 @@ class Chat:
             await chat_checkpoints.restore_command(self, arg)
         elif name == "/rewind":
             await chat_checkpoints.rewind(self, arg)
-        else:
-            raise ChatError(f"unknown command {name}; commands: {' '.join(COMMANDS)} (/help explains them; "
+        elif name == "/context":
+            await self.show_context()
+        elif name == "/init":
+            await self.init(arg)
+        elif name == "/mcp":
+            from .mcp import show_servers
+            await show_servers(self)
+        elif name.startswith("/mcp__"):  # /mcp__SERVER__PROMPT [ARGS]: an MCP server's prompt as the message
+            from .mcp import prompt_command
+            await prompt_command(self, line)
+        elif not await invoke_skill(self, name[1:], arg):  # /NAME REQUEST: use skill NAME
+            raise ChatError(f"unknown command {name}; commands: {' '.join(COMMANDS)} or /SKILL (/help explains them; "
                             "start a message with // to send a line beginning with /)")
         return True
 
@@ -270,6 +304,8 @@ class Chat:
             table.add_row(f"{name} {arg}".rstrip(), what)
         self.out.print(table)
         self.out.print(
+            "/SKILL [REQUEST] asks the agent to use that skill, its instructions attached (`cowork skills list` "
+            "shows the skills).\n"
             "Anything else is a message to the agent (start it with // to send a line beginning with /).\n"
             "Ctrl-C interrupts a running turn (twice: quit at once) or clears the line; Alt-Enter adds a "
             "new line; Tab completes commands, session ids, models and modes.", style="dim")
@@ -309,6 +345,40 @@ class Chat:
             table.add_row(*row)
         self.out.print(table)
         self.out.print(f"mode {self.current.mode}: {MODE_HELP[self.current.mode]}", style="dim")
+
+    async def show_context(self) -> None:
+        """``/context``: what a turn of this session loads into its instructions (``session/context``)."""
+        sections = (await self.client.session_context(session_id=self.current.id)).sections
+        if sections:
+            table = Table("loaded", "from", "size", "", box=None)
+            table.columns[1].overflow = "fold"
+            for s in sections:
+                table.add_row(s.title, "" if s.source == "builtin" else s.source, f"{s.chars:,} chars",
+                              "[yellow]truncated[/yellow]" if s.truncated else "")
+            self.out.print(table)
+            self.out.print(f"{sum(s.chars for s in sections):,} characters in all; an AGENTS.md in a subfolder is "
+                           "added when the agent works there", style="dim")
+        else:
+            self.out.print("nothing is loaded besides cowork's own instructions")
+        root = Path(self.current.workspace)
+        if not any(s.kind == "agents_md" and Path(s.source).parent == root for s in sections):
+            self.out.print("no AGENTS.md (or CLAUDE.md) in this workspace: /init writes one", style="dim")
+
+    async def init(self, notes: str) -> None:
+        """``/init [NOTES]``: a turn asking the agent to write the workspace's AGENTS.md (``NOTES``
+        added to the request); an existing one is only rewritten when the person confirms."""
+        root = Path(self.current.workspace)
+        sections = (await self.client.session_context(session_id=self.current.id)).sections
+        exists = (root / "AGENTS.md").is_symlink() or (root / "AGENTS.md").exists() or any(
+            s.kind == "agents_md" and Path(s.source) == root / "AGENTS.md" for s in sections)
+        if exists and not await self.confirm(f"{root / 'AGENTS.md'} exists. Ask the agent to review and rewrite it?"):
+            raise ChatError("AGENTS.md left as it is (/init again and answer yes to have the agent rewrite it)")
+        text = INIT_PROMPT
+        if exists:
+            text += "\n\nThere is an AGENTS.md already: read it first, keep what is still right and improve the rest."
+        if notes:
+            text += f"\n\nThe user adds: {notes}"
+        await self.send(text)
 
 
 def _first_sentence(text: str) -> str:

@@ -26,6 +26,8 @@ from .help import install as _install_help
 from .models import app as models_app
 from .options import DirOpt, ServerOpt, TokenOpt, workspace_of
 from .policy import policy_app, trust
+from .skills import app as skills_app
+from .mcp import mcp_app
 
 if TYPE_CHECKING:
     from ..config import EngineSettings
@@ -45,6 +47,8 @@ app.command("doctor")(doctor)
 app.command("trust")(trust)
 app.add_typer(policy_app, name="policy")
 app.add_typer(models_app, name="models")
+app.add_typer(skills_app, name="skills")
+app.add_typer(mcp_app, name="mcp")
 
 SandboxOpt = Annotated[str | None, typer.Option(
     "--sandbox", help="How bash commands are isolated: auto (bubblewrap, else Landlock; refuse if neither), "

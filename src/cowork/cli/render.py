@@ -204,6 +204,21 @@ class Renderer:
         reason = f": {ev.reason}" if ev.reason else ""
         self.console.print(Text(f"  {words[ev.decision]}{reason}", style="dim"))
 
+    def _on_hook_ran(self, ev: Any) -> None:
+        """A hook that denied, blocked or asked, or failed, gets one short line; a quiet one none."""
+        target = f" {ev.tool_name}" if ev.tool_name else ""
+        if ev.decision in ("deny", "block", "ask"):
+            words = {"deny": "denied", "block": "blocked", "ask": "asks about"}[ev.decision]
+            why = ev.reason.strip().splitlines()[0][:160] if ev.reason.strip() else ""
+            self.pause()
+            self.console.print(Text.assemble(("⊘ " if ev.decision != "ask" else "? ", "yellow"),
+                                             (f"{ev.event} hook {words}{target}", "bold"),
+                                             (f": {why}" if why else "", ""), (f"  ({ev.command})", "dim")))
+        elif ev.error:
+            self.pause()
+            self.console.print(Text(f"! {ev.event} hook{target} failed: {ev.error[:160]}  ({ev.command})",
+                                    style="yellow"))
+
     def _end_line(self, ev: Any, label: str, style: str) -> None:
         self.pause()
         u = ev.usage
@@ -244,7 +259,7 @@ class Renderer:
         for ev in events:
             if ev.type == "item.completed":
                 self._on_item_completed(ev, replay=True)
-            elif ev.type in ("turn.completed", "turn.failed", "turn.interrupted", "approval.resolved"):
+            elif ev.type in ("turn.completed", "turn.failed", "turn.interrupted", "approval.resolved", "hook.ran"):
                 self.event(ev)
             elif ev.type == "turn.started":
                 self.console.rule(Text(ev.ts.strftime("%Y-%m-%d %H:%M:%S UTC") + f" · {ev.model}", style="dim"))

@@ -46,6 +46,11 @@ class ContextSection:
         text: what the model reads.
         source: where it came from: a file's absolute path, ``"builtin"``, ... (shown by ``/context``).
         truncated: ``text`` was cut to the source's size cap.
+        compact: also given to the compact harness of small local models (:mod:`.harness`);
+            False for long optional listings such as the skills list, which distract a small model.
+        invites_on_demand: the section points the model at a tool with the ``on_demand`` trait
+            (a skill hint points at the ``skill`` tool): the compact harness offers such tools only
+            when a section it keeps does this.
     """
 
     kind: str
@@ -53,6 +58,8 @@ class ContextSection:
     text: str
     source: str = ""
     truncated: bool = False
+    compact: bool = True
+    invites_on_demand: bool = False
 
 
 @runtime_checkable
@@ -84,6 +91,10 @@ class HookRun:
         duration_ms: wall time in milliseconds.
         output: the start of what it printed (stdout, then stderr), for people.
         error: why it did not run to completion (timeout, not found), else "".
+        decision: what it answered: ``"allow"``, ``"deny"``, ``"ask"``, ``"block"``; None: nothing
+            (or a non-blocking error).
+        reason: why (a deny's or block's reason).
+        source: where it was configured (``/path/hooks.toml#pre_tool_use.1``), else "".
     """
 
     command: str
@@ -91,6 +102,9 @@ class HookRun:
     duration_ms: int
     output: str = ""
     error: str = ""
+    decision: Literal["allow", "deny", "ask", "block"] | None = None
+    reason: str = ""
+    source: str = ""
 
 
 @dataclass
@@ -102,7 +116,8 @@ class HookOutcome:
             denies), ``"deny"`` (do not run; ``reason`` goes to the model), ``"ask"`` (ask the person
             even if the policy would allow); None: the policy decides as usual.
         block: ``user_prompt_submit``: the prompt is refused with ``reason``; ``stop``: the turn
-            goes on, with ``reason`` as the next message to the model.
+            goes on, with ``reason`` as the next message to the model; ``post_tool_use``: ``reason``
+            is added to the result the model reads.
         reason: why, in words the model or the person reads.
         context: extra text for the model (``user_prompt_submit``, ``post_tool_use``, ``session_start``).
         runs: every command run, in order.
@@ -197,10 +212,18 @@ async def gather_notes(sources: Sequence[ContextSource], session_id: str, worksp
     return await asyncio.to_thread(read)
 
 
-def render_sections(sections: Sequence[ContextSection]) -> str:
-    """The sections as the instructions carry them: each under a ``# title (source)`` heading."""
+def render_sections(sections: Sequence[ContextSection], workspace: Path | None = None) -> str:
+    """The sections as the instructions carry them: each under a ``# title (source)`` heading,
+    a source inside ``workspace`` written relative to it (the same task in another folder gets the
+    same prompt, which keeps a local model's prompt cache useful)."""
     parts = []
     for s in sections:
-        where = f" ({s.source})" if s.source and s.source != "builtin" else ""
+        source = s.source
+        if source and workspace is not None and Path(source).is_absolute():
+            try:
+                source = Path(source).relative_to(workspace).as_posix()
+            except ValueError:
+                pass
+        where = f" ({source})" if source and source != "builtin" else ""
         parts.append(f"# {s.title}{where}\n{s.text.strip()}")
     return "\n\n".join(parts)

@@ -117,17 +117,24 @@ class Harness:
     def instructions(self) -> str:
         """The system instructions of every request of the turn."""
         base = compact_instructions(self._listing) if self.compact else instructions(self._workspace)
-        return f"{base}\n\n{render_sections(self.sections)}" if self.sections else base
+        sections = self._sections()
+        return f"{base}\n\n{render_sections(sections, self._workspace)}" if sections else base
+
+    def _sections(self) -> list[ContextSection]:
+        """The context sections the instructions carry: all of them, or for the compact harness
+        those marked ``compact``."""
+        return [s for s in self.sections if s.compact] if self.compact else self.sections
 
     def definitions(self, tools: Mapping[str, Tool], definitions: list[ToolDefinition]) -> list[ToolDefinition]:
         """What the model is offered, from the session's ``tools`` by name and their ``definitions``."""
         if not self.compact:
             return definitions
         multi = several_steps(self._task)
+        invited = any(s.invites_on_demand for s in self._sections())
         out = []
         for definition in definitions:
             traits = tools[definition.name].traits
-            if traits.url_arg is not None or (traits.planning and not multi):
+            if traits.url_arg is not None or (traits.planning and not multi) or (traits.on_demand and not invited):
                 continue
             meta = {**(definition.metadata or {}), "workspace": str(self._workspace),
                     "existing_paths": dict(traits.must_exist)}

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from pydantic_ai.models import Model
 
@@ -25,7 +26,7 @@ from ..checkpoints import Checkpoints, CheckpointSettings, Rewound
 from ..config import EngineSettings, cowork_home, database_url
 from ..policy import MODES
 from ..policy.workspaces import check_workspace
-from ..protocol import ApprovalDecision, Event, ItemCompleted, ItemStarted, SessionInfo, TurnInterrupted, UserMessage
+from ..protocol import ApprovalDecision, Event, ItemCompleted, ItemStarted, SessionInfo, ToolCall, TurnInterrupted, UserMessage
 from ..providers import ModelConfigError, build_model, context_window, default_model, parse_model
 from ..store import NotFound, Store, StoredEvent, new_id
 from . import recovery
@@ -35,6 +36,7 @@ from .extensions import ContextSection, ContextSource, Extension, Hooks, NoHooks
 from .journal import Journal
 from .lease import Lease, SqlTurnLeases, TurnLeases
 from .turn import Resume, Turn, TurnDeps
+from .tool_turn import ToolTurn, is_tool_turn
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +80,7 @@ class Runtime:
         if len(hooks) > 1:
             raise ValueError("at most one extension may bring hooks")
         self.hooks: Hooks = hooks[0] if hooks else NoHooks()
+        self._session_starts: set[str] = set()  # sessions whose session_start hooks ran here (see .hook_calls)
         self.leases: TurnLeases = leases or SqlTurnLeases(store)  # who runs which turn (see .lease)
         self._leases: dict[str, Lease] = {}  # session id -> the lease of its turn running here
         self._heartbeat: asyncio.Task[None] | None = None
@@ -152,7 +155,7 @@ class Runtime:
             if await self._ended_already(session_id, turn_id, events):
                 await self.leases.release(lease)
                 continue
-            resume = recovery.pending_approval(events)
+            resume = None if is_tool_turn(events) else recovery.pending_approval(events)  # no model to go on with
             if resume is not None and await self._resume(session_id, turn_id, resume, lease):
                 continue
             self.journal.reopen(session_id)  # after lost events: the items close with what was committed
@@ -194,7 +197,7 @@ class Runtime:
 
     def _deps(self) -> TurnDeps:
         return TurnDeps(self.store, self.journal, self.approvals, self.settings, self.checkpoints, self.toolsets,
-                        self.context_sources, self.hooks)
+                        self.context_sources, self.hooks, self._session_starts)
 
     def tools(self, session: SessionInfo | None = None) -> dict[str, Tool]:
         """The tools the runtime's toolsets offer ``session`` (None: no session in particular),
@@ -380,6 +383,37 @@ class Runtime:
             await turn.begin()
             self._launch(session_id, turn, lease)
             return StartedTurn(turn_id)
+
+    async def call_tool(self, session_id: str, name: str, arguments: dict[str, Any]) -> tuple[str, ToolCall]:
+        """Run one call of the tool ``name`` with ``arguments`` for a client (``tool/call``: the
+        MCP toolbox), through the pipeline a model's call takes (decide → ask → checkpoint → run),
+        journaled as a ``tool_call`` item in a turn of its own (``turn.started`` … ``turn.completed``,
+        no model, nothing added to the model's history). A call the policy asks about waits for an
+        approval like any other; a checkpointed tool's turn gets a ``turn`` checkpoint first, so
+        ``turn/rewind`` (restore ``code``) undoes it. Returns ``(turn id, the finished item)``;
+        an unknown tool or bad arguments give a ``failed`` item, a denial a ``denied`` one. Raises
+        NotFound, TurnInProgress (the session has a running turn), UnsafeWorkspace."""
+        async with self._start_locks[session_id]:
+            if session_id in self._tasks:
+                if not self._turns[session_id].ending:
+                    raise TurnInProgress(f"session {session_id} already has a running turn")
+                await asyncio.wait([self._tasks[session_id]])
+            session = await self.store.get_session(session_id)
+            check_workspace(Path(session.workspace), cowork_home())
+            turn_id = new_id("turn")
+            lease = await self.leases.acquire(turn_id)
+            try:
+                await self.store.start_turn(session_id, turn_id, f"[tool call: {name}]", session.model)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await self.leases.release(lease)
+                raise
+            turn = ToolTurn(self._deps(), session, turn_id, name, arguments)
+            await turn.begin()
+            self._launch(session_id, turn, lease)  # type: ignore[arg-type]  # duck-types Turn
+            task = self._tasks[session_id]
+        await asyncio.wait([task])  # a caller that goes away does not cancel the call
+        return turn_id, turn.result()
 
     async def steer(self, session_id: str, text: str) -> str:
         """Add a user message to the running turn; the model reads it with its next request.

@@ -18,6 +18,9 @@ a plan). A tool whose traits are :class:`~cowork.tools.plan.PlanTraits` is offer
 modes they name; its call always asks a person (rule ``plan``), and once approved (with the
 person's edited steps, if any) it runs and the session switches to the mode the answer names
 (default ``default``), so the same turn carries the plan out.
+
+Hooks (:mod:`.hook_calls`): a call's ``pre_tool_use`` hooks run right after the policy decided it
+(their answer is applied again on a re-check), its ``post_tool_use`` hooks right after it ran.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -53,6 +57,8 @@ from ..tools.base import Tool, ToolArgs, ToolContext, ToolError, ToolResult, tru
 from ..tools.plan import PlanTraits, offered
 from .approvals import PLAN_RULE, ApprovalBroker, PlanAnswer, Ticket
 from .errors import TurnError
+from .extensions import ContextSource, HookOutcome, gather_notes
+from .hook_calls import TurnHooks, decide_with_hook
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +104,7 @@ class PendingCall:
     result: ToolReturnPart | None = None
     ticket: Ticket | None = None
     plan: PlanAnswer | None = None
+    hook: HookOutcome | None = None  # what its pre_tool_use hooks answered
 
 
 @functools.cache
@@ -125,12 +132,15 @@ class ToolCalls:
 
     ``toolsets`` offer the session's tools; ``tool_items`` holds the ``tool_call`` items
     the model stream started, by call id; ``emit(event_type, **fields)`` journals an event of the
-    turn; ``interrupt_reason()`` says why the turn was cancelled (an interrupted call's output)."""
+    turn; ``interrupt_reason()`` says why the turn was cancelled (an interrupted call's output);
+    ``context_sources`` add notes to the result of a call that named paths (an AGENTS.md in the
+    subfolder it reached), each note's ``source`` once per turn."""
 
     def __init__(self, *, store: Store, session: SessionInfo, turn_id: str, ctx: ToolContext,
                  checkpoints: Checkpoints | None, approvals: ApprovalBroker, toolsets: Sequence[Toolset],
                  tool_items: dict[str, ToolCall], emit: Callable[..., Awaitable[Any]],
-                 interrupt_reason: Callable[[], str]) -> None:
+                 interrupt_reason: Callable[[], str], context_sources: Sequence[ContextSource] = (),
+                 hooks: TurnHooks | None = None) -> None:
         self.store = store
         self.session = session
         self.turn_id = turn_id
@@ -147,6 +157,9 @@ class ToolCalls:
         self._interrupt_reason = interrupt_reason
         self._policy: Policy | None = None  # the workspace's rules, loaded on the first tool call
         self._allowed: list[str] | None = None  # the session's "always" patterns, read on first use
+        self._sources = context_sources
+        self._noted: set[str] = set()  # sources of the notes added this turn
+        self.hooks = hooks  # the person's pre_tool_use and post_tool_use hooks (see .hook_calls)
 
     def tools(self) -> dict[str, Tool]:
         """The session's tools offered in its mode by name, listed again only when a toolset's
@@ -255,6 +268,9 @@ class ToolCalls:
             p.result = await self._finish(item, call, "failed", f"Invalid arguments for {tool.name}: {problems}.")
             return p
         decision = p.decision = await self._decide(tool, p.args)
+        if self.hooks is not None and (resume is None or call.tool_call_id not in resume.items):
+            decision, p.hook = await self.hooks.pre_tool_use(item, decision)
+            p.decision = decision
         item.policy = PolicyDecision(outcome=decision.outcome, rule=decision.rule, reason=decision.reason)
         if resume is not None and call.tool_call_id in resume.items:  # asked before cowork stopped
             await self._resume_approval(p, resume)
@@ -358,7 +374,7 @@ class ToolCalls:
                 recheck = True
             if not recheck:
                 break
-            fresh = await self._decide(tool, args)
+            fresh = decide_with_hook(await self._decide(tool, args), p.hook)
             if not _stricter(p.decision, fresh):
                 break
             if item.metadata.get("escalation") and fresh.outcome != "deny" and not fresh.hard:
@@ -372,11 +388,35 @@ class ToolCalls:
         result = await self._execute(item, tool, p.args, ctx)
         item.summary = result.summary or None
         item.metadata = result.metadata
+        notes = await self._notes(item, tool, p.args)
         if isinstance(tool.traits, PlanTraits) and not result.is_error:
             await self._leave_plan(p, result)
         if result.metadata.get("sandbox_denied") == "network" and policy_mode(self.session.mode) != "read-only":
             return await self._escalate_network(p, result)
-        return await self._finish(item, p.part, "failed" if result.is_error else "completed", result.output)
+        return await self._finish(item, p.part, "failed" if result.is_error else "completed", result.output, notes)
+
+    async def _notes(self, item: ToolCall, tool: Tool, args: ToolArgs) -> str:
+        """The context sources' notes for the paths a call named (its ``traits.paths`` arguments),
+        those not added yet this turn, as text for the end of the result the model reads; their
+        sources are listed in the item's ``metadata["notes"]`` for people."""
+        if not self._sources or not tool.traits.paths:
+            return ""
+        values, paths = args.model_dump(), []
+        for name in tool.traits.paths:
+            value = values.get(name)
+            for v in value if isinstance(value, list) else [value]:
+                if isinstance(v, str) and v not in ("", "."):  # none: the workspace, whose notes are loaded
+                    given = Path(v).expanduser() if v.startswith("~") else Path(v)
+                    paths.append(given if given.is_absolute() else self.ctx.workspace / given)
+        new = []
+        for note in await gather_notes(self._sources, self.session.id, self.ctx.workspace, paths):
+            if note.source not in self._noted:
+                self._noted.add(note.source)
+                new.append(note)
+        if new:
+            item.metadata = {**item.metadata, "notes": [{"source": n.source, "title": n.title,
+                                                         "truncated": n.truncated} for n in new]}
+        return "".join(f"\n\n[{n.title}]\n{n.text.strip()}" for n in new)
 
     async def _leave_plan(self, p: PendingCall, result: ToolResult) -> None:
         """An approved plan ran: switch the session to the mode the person chose (default
@@ -410,6 +450,8 @@ class ToolCalls:
             log.exception("tool %s crashed", tool.name)
             result = ToolResult(output=f"The {tool.name} tool failed unexpectedly: {type(exc).__name__}: {exc}", is_error=True)
         item.duration_ms = int((time.monotonic() - started) * 1000)
+        if self.hooks is not None:
+            await self.hooks.post_tool_use(item, result)
         if tool.traits.checkpoint:
             await self.settle()
         return result
@@ -443,14 +485,17 @@ class ToolCalls:
                   f"Re-run with network access (approved by the user):\n{result.output}")
         return await self._finish(rerun, call, "failed" if result.is_error else "completed", output)
 
-    async def _finish(self, item: ToolCall, call: ToolCallPart, status: str, output: str) -> ToolReturnPart:
+    async def _finish(self, item: ToolCall, call: ToolCallPart, status: str, output: str,
+                      notes: str = "") -> ToolReturnPart:
+        """Journal the item's end; the model reads ``output`` (capped) then ``notes`` (not in the item)."""
         output = truncate_middle(output, self.ctx.max_output_chars)
         item.status, item.output = status, output  # type: ignore[assignment]
         if item.summary is None and status != "completed":
             item.summary = output.splitlines()[0][:120] if output else status
         await self._emit(ItemCompleted, item=item)
         outcome = {"completed": "success", "failed": "failed", "denied": "denied"}[status]
-        return ToolReturnPart(call.tool_name, output, call.tool_call_id, outcome=outcome)  # type: ignore[arg-type]
+        return ToolReturnPart(call.tool_name, output + notes, call.tool_call_id,
+                              outcome=outcome)  # type: ignore[arg-type]
 
     # -- the workspace ----------------------------------------------------------------------------
 

@@ -38,6 +38,7 @@ from .errors import TurnError
 from .extensions import ContextSource, Hooks, NoHooks, gather_sections
 from .guards import TurnGuards
 from .harness import Harness
+from .hook_calls import TurnHooks
 from .journal import Journal
 from .model_call import DEFAULT_STREAM_TIMEOUT, ModelCall
 from .tool_calls import Resume, ToolCalls, tool_definitions
@@ -59,6 +60,7 @@ class TurnDeps:
     toolsets: Sequence[Toolset] = field(default_factory=lambda: (BUILTIN,))
     context_sources: Sequence[ContextSource] = ()  # AGENTS.md, skills... (see .extensions)
     hooks: Hooks = field(default_factory=NoHooks)
+    session_starts: set[str] = field(default_factory=set)  # sessions whose session_start hooks ran
 
 
 class Turn:
@@ -102,10 +104,11 @@ class Turn:
         )
         self._model = ModelCall(model, deps.settings, self._emit, self.usage, tool_items)
         self._harness = Harness(model, Path(session.workspace), text)
+        self._hooks = TurnHooks(deps.hooks, session, turn_id, self._emit, deps.session_starts)
         self._calls = ToolCalls(
             store=deps.store, session=session, turn_id=turn_id, ctx=self._ctx, checkpoints=deps.checkpoints,
             approvals=self._approvals, toolsets=deps.toolsets, tool_items=tool_items, emit=self._emit,
-            interrupt_reason=lambda: self.interrupt_reason,
+            interrupt_reason=lambda: self.interrupt_reason, context_sources=deps.context_sources, hooks=self._hooks,
         )
         self._guards = TurnGuards(lambda name: self._calls.tools().get(name))
 
@@ -203,10 +206,11 @@ class Turn:
             self._harness.sections = await gather_sections(self.deps.context_sources, self.session.id,
                                                            self._ctx.workspace, self.text)
             if self.resume is None:
+                extra = await self._hooks.begin(self.text, resumed=bool(history))  # may refuse the prompt
                 await self._calls.checkpoint("turn")
                 self.messages = repair(history)
                 self._tokens = estimate_tokens(self.messages)
-                await self._append(ModelRequest(parts=[UserPromptPart(self.text)]))
+                await self._append(ModelRequest(parts=[UserPromptPart(self.text), *extra]))
             else:
                 self.messages = history
                 self._tokens = estimate_tokens(self.messages)
@@ -287,7 +291,8 @@ class Turn:
                 if self._steers and not last:  # the person added to the turn while it answered
                     await self._append(ModelRequest(parts=self._take_steers()))
                     continue
-                if note := self._guards.check_answer(response, can_retry=not last):
+                if note := (self._guards.check_answer(response, can_retry=not last)
+                            or await self._hooks.stop(response, not last)):  # a stop hook may send it back
                     await self._append(ModelRequest(parts=[UserPromptPart(note)]))
                     continue
                 self._accepting = False

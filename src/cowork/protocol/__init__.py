@@ -14,6 +14,7 @@ from .events import (
     ErrorInfo,
     Event,
     EventAdapter,
+    HookRan,
     ItemCompleted,
     ItemDelta,
     ItemStarted,
@@ -34,7 +35,7 @@ from .sessions import Mode, SessionInfo, SessionStatus
 __all__ = [
     "ApprovalDecision", "ApprovalRequested", "ApprovalResolved", "AssistantMessage", "CheckpointCreated",
     "CheckpointInfo", "CheckpointRestored", "CheckpointStats", "ErrorInfo", "FileChange", "NotRestored", "TurnRewound",
-    "ErrorItem", "Event", "EventAdapter", "Item", "ItemCompleted", "ItemDelta", "ItemStarted",
+    "ErrorItem", "Event", "EventAdapter", "HookRan", "Item", "ItemCompleted", "ItemDelta", "ItemStarted",
     "Mode", "PolicyDecision", "Reasoning", "SessionInfo", "SessionStatus", "StopReason", "ToolCall", "ToolCallStatus",
     "TurnCompleted", "TurnFailed", "TurnInterrupted", "TurnStarted", "TurnWarning", "Usage", "UserMessage",
     "is_terminal", "utc_now",

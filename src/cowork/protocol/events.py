@@ -199,6 +199,25 @@ class TurnRewound(_Event):
     restore: Literal["code", "conversation", "both"]
 
 
+class HookRan(_Event):
+    """One of the person's hook commands ran (docs/extensions.md, "Hooks")."""
+
+    type: Literal["hook.ran"] = "hook.ran"
+    event: Literal["session_start", "user_prompt_submit", "pre_tool_use", "post_tool_use", "stop"]
+    command: str = Field(description="The command as configured.")
+    source: str | None = Field(default=None, description="The hooks file and entry it came from.")
+    exit_code: int | None = Field(description="Its exit status; null when it timed out or could not start.")
+    duration_ms: int
+    decision: Literal["allow", "deny", "ask", "block"] | None = Field(
+        default=None, description="What it answered; null: nothing (or a non-blocking error, see 'error').")
+    reason: str = Field(default="", description="Why it denied or blocked (what the model or the person reads).")
+    output: str = Field(default="", description="The start of what it printed (stdout, then stderr).")
+    error: str = Field(default="", description="Why it failed without blocking: a timeout, an exit status other "
+                       "than 0 and 2, a command that could not start.")
+    tool_name: str | None = Field(default=None, description="pre_tool_use and post_tool_use: the tool called.")
+    item_id: str | None = Field(default=None, description="pre_tool_use and post_tool_use: the tool_call item.")
+
+
 Event = Annotated[
     TurnStarted
     | ItemStarted
@@ -211,7 +230,8 @@ Event = Annotated[
     | TurnInterrupted
     | CheckpointCreated
     | CheckpointRestored
-    | TurnRewound,
+    | TurnRewound
+    | HookRan,
     Field(discriminator="type"),
 ]
 

@@ -20,6 +20,7 @@ from pydantic.alias_generators import to_camel
 
 from .checkpoints import CheckpointInfo, FileChange, NotRestored, RestoreTarget
 from .events import ApprovalDecision
+from .items import ToolCall
 from .sessions import Mode, SessionInfo
 
 PROTOCOL_VERSION = "1"
@@ -355,6 +356,20 @@ class ToolsListResult(Wire):
     tools: list[ToolEntry]
 
 
+class ToolCallParams(Wire):
+    session_id: Id
+    name: str = Field(max_length=200, description="A tool the session is offered (tools/list with sessionId).")
+    arguments: dict[str, Any] = Field(default_factory=dict,
+                                      description="The tool's arguments (its `parameters` schema in tools/list).")
+
+
+class ToolCallResult(Wire):
+    turn_id: str = Field(description="The turn of its own the call was journaled in; turn/rewind with restore "
+                                     "`code` undoes what it changed.")
+    item: ToolCall = Field(description="The finished tool_call item: status (`completed`, `failed`, `denied`, "
+                                       "`interrupted`), output (what a model would read), summary, metadata.")
+
+
 class WorkspaceEntry(Wire):
     path: str
     session_count: int
@@ -363,6 +378,139 @@ class WorkspaceEntry(Wire):
 
 class WorkspaceListResult(Wire):
     workspaces: list[WorkspaceEntry] = Field(description="Most recently active first.")
+
+
+class ContextEntry(Wire):
+    kind: str = Field(description="What it is: 'agents_md', 'skills', ...")
+    title: str = Field(description="A short name for people ('Project instructions').")
+    source: str = Field(description="Where it came from: a file's absolute path, 'builtin', or '' when it is "
+                                    "made from several places (the skills list, the MCP servers' note).")
+    chars: int = Field(description="Characters of text the model reads.")
+    truncated: bool = Field(description="The text was cut to its size cap (a visible '[truncated]' mark ends it).")
+
+
+class SessionContextResult(Wire):
+    sections: list[ContextEntry] = Field(
+        description="What a turn of the session loads into its instructions now, in order "
+                    "(AGENTS.md files, the skills list...).")
+
+
+class SkillsListParams(Wire):
+    session_id: Id | None = Field(default=None, description="The skills a turn of this session sees (its workspace's).")
+    workspace: PathText | None = Field(default=None, description="The skills of this folder (absolute path). "
+                                       "With neither, the user's and the builtin ones only.")
+
+
+class SkillEntry(Wire):
+    name: str
+    description: str = Field(description="Empty for an invalid skill.")
+    scope: Literal["workspace", "user", "builtin"] = Field(
+        description="Where it was found: the workspace's .cowork/skills or .agents/skills, $COWORK_HOME/skills, "
+                    "or the skills cowork ships. The nearer one wins a name clash.")
+    path: str = Field(description="The skill's folder.")
+    shadowed_by: str | None = Field(default=None, description="The folder of the nearer skill of the same name "
+                                    "that hides this one (it is not offered).")
+    shadows: list[str] = Field(default_factory=list, description="The folders of the skills this one hides.")
+    errors: list[str] = Field(default_factory=list, description="Why the skill is invalid (it is never offered); "
+                              "empty when it is valid.")
+
+
+class SkillsListResult(Wire):
+    skills: list[SkillEntry] = Field(description="Offered skills (nearest scope first), then shadowed ones, "
+                                     "then invalid ones.")
+
+
+class SkillsGetParams(SkillsListParams):
+    name: str = Field(max_length=200, description="An offered skill's name.")
+    request: str | None = Field(default=None, max_length=MAX_TEXT_CHARS,
+                                description="What the person asked with `/NAME REQUEST`: the answer's `message` "
+                                            "is then the turn text that invokes the skill directly.")
+
+
+class SkillsGetResult(Wire):
+    skill: SkillEntry
+    body: str = Field(description="Its instructions: SKILL.md after the front matter, {python} and {skill_dir} "
+                                  "replaced (what the skill tool gives the model).")
+    message: str = Field(default="", description="With `request`: the user message of a direct invocation (use "
+                                                 "skill NAME for REQUEST, its instructions attached), for turn/start.")
+
+
+class McpListParams(Wire):
+    workspace: PathText | None = Field(default=None, description="Also this folder's project servers (absolute "
+                                       "path: its .mcp.json and .cowork/mcp.json). Without it, the user's only.")
+
+
+class McpServerEntry(Wire):
+    name: str
+    scope: Literal["user", "project"] = Field(description="$COWORK_HOME/mcp.json, or the workspace's files.")
+    source: str = Field(description="The config file it comes from.")
+    transport: Literal["stdio", "http", "sse"] | None = Field(
+        default=None, description="What it speaks (the one that worked, for a URL without a type); None when invalid.")
+    status: Literal["starting", "ready", "failed", "disabled", "needs_approval", "untrusted"] = Field(
+        description="needs_approval: a project server not approved for this workspace (mcp/approve); untrusted: "
+                    "its workspace is not trusted (cowork trust).")
+    error: str | None = Field(default=None, description="Why it failed or may not run.")
+    tools: list[str] = Field(default_factory=list, description="Its tools as the model sees them (mcp__SERVER__TOOL).")
+    log_path: str | None = Field(default=None, description="Its stderr and connection log.")
+    enabled: bool = True
+
+
+class McpListResult(Wire):
+    servers: list[McpServerEntry] = Field(description="In config order, user servers first.")
+
+
+class McpServerParams(Wire):
+    name: str = Field(max_length=200, description="A configured server's name.")
+    workspace: PathText | None = Field(default=None, description="The folder whose servers are meant (absolute path).")
+
+
+class McpEnableParams(McpServerParams):
+    enabled: bool = Field(description="Written into the server's config file; it starts or stops.")
+
+
+class McpApproveParams(Wire):
+    name: str = Field(max_length=200, description="A project server of the workspace.")
+    workspace: PathText = Field(description="The workspace (absolute path) it is approved for, as configured now.")
+
+
+class McpServerResult(Wire):
+    server: McpServerEntry
+
+
+class McpPromptArgument(Wire):
+    name: str
+    description: str = ""
+    required: bool = False
+
+
+class McpPromptEntry(Wire):
+    server: str
+    name: str
+    command: str = Field(description="Its slash command without the slash: mcp__SERVER__PROMPT.")
+    description: str = ""
+    arguments: list[McpPromptArgument] = Field(default_factory=list)
+
+
+class McpPromptsResult(Wire):
+    prompts: list[McpPromptEntry]
+
+
+class McpPromptParams(Wire):
+    server: str = Field(max_length=200)
+    name: str = Field(max_length=200, description="The prompt's name as the server gives it.")
+    arguments: dict[str, str] = Field(default_factory=dict)
+    workspace: PathText | None = None
+
+
+class McpPromptMessage(Wire):
+    role: Literal["user", "assistant"]
+    text: str = Field(description="The message's text (an image or audio block as a [placeholder]).")
+
+
+class McpPromptResult(Wire):
+    description: str = ""
+    messages: list[McpPromptMessage]
+    text: str = Field(description="The messages' text joined: what a client sends as the user's turn.")
 
 
 # -- the method table ----------------------------------------------------------------------------
@@ -403,6 +551,20 @@ METHODS: dict[str, Method] = {
     "models/list": Method(Empty, ModelsListResult, False, "Models and whether they are usable."),
     "tools/list": Method(ToolsListParams, ToolsListResult, False, "Tools, with a session's policy."),
     "workspace/list": Method(Empty, WorkspaceListResult, False, "Workspaces that have sessions."),
+    "skills/list": Method(SkillsListParams, SkillsListResult, False,
+                          "Skills a session or folder sees: scope, path, what shadows what, invalid ones with reasons."),
+    "skills/get": Method(SkillsGetParams, SkillsGetResult, False, "One offered skill with its instructions."),
+    "session/context": Method(SessionIdParams, SessionContextResult, False,
+                              "What a turn's instructions load: AGENTS.md files, skills... (size, truncated)."),
+    "tool/call": Method(ToolCallParams, ToolCallResult, True,
+                        "Run one tool for a session, under its policy, approvals, sandbox and checkpoints, "
+                        "in a turn of its own."),
+    "mcp/list": Method(McpListParams, McpListResult, False, "MCP servers with status, error, tools and log."),
+    "mcp/restart": Method(McpServerParams, McpServerResult, True, "Reconnect an MCP server now."),
+    "mcp/enable": Method(McpEnableParams, McpServerResult, True, "Enable or disable an MCP server (in its config)."),
+    "mcp/approve": Method(McpApproveParams, McpServerResult, True, "Approve a project MCP server for a workspace."),
+    "mcp/prompts": Method(McpListParams, McpPromptsResult, False, "The prompts of the ready MCP servers."),
+    "mcp/prompt": Method(McpPromptParams, McpPromptResult, False, "An MCP prompt's messages, arguments filled in."),
 }
 
 EVENT_NOTIFICATION = "event"
@@ -464,9 +626,13 @@ __all__ = [
     "ClientCapabilities", "ClientInfo", "Empty", "ErrorCode", "InitializeParams", "InitializeResult", "InputPart", "Method",
     "ModelEntry", "ModelsListResult", "RpcError", "ServerInfo", "SessionCreateParams", "SessionForkParams",
     "SessionIdParams", "SessionListParams", "SessionListResult", "SessionResult", "SessionUpdateParams",
-    "SubscribeParams", "SubscribeResult", "TextInput", "ToolEntry", "ToolsListParams", "ToolsListResult",
+    "SubscribeParams", "SubscribeResult", "TextInput", "ToolCallParams", "ToolCallResult", "ToolEntry", "ToolsListParams", "ToolsListResult",
     "TurnInterruptResult", "TurnStartParams", "TurnStartResult", "TurnSteerParams", "TurnSteerResult",
-    "WorkspaceEntry", "WorkspaceListResult",
+    "SkillEntry", "SkillsGetParams", "SkillsGetResult", "SkillsListParams", "SkillsListResult",
+    "WorkspaceEntry", "WorkspaceListResult", "ContextEntry", "SessionContextResult",
+    "McpApproveParams", "McpEnableParams", "McpListParams", "McpListResult", "McpPromptArgument", "McpPromptEntry",
+    "McpPromptMessage", "McpPromptParams", "McpPromptResult", "McpPromptsResult", "McpServerEntry", "McpServerParams",
+    "McpServerResult",
     "CheckpointDiffParams", "CheckpointDiffResult", "CheckpointListParams", "CheckpointListResult",
     "CheckpointRestoreParams", "CheckpointRestoreResult", "TurnRewindParams", "TurnRewindResult",
 ]

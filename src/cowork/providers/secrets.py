@@ -66,9 +66,15 @@ def check_provider(provider: str) -> None:
 class SecretStore:
     """The encrypted key store in ``home`` (see the module docstring for the files)."""
 
+    store_file = STORE_FILE
+    """The store's file name in ``home``. A subclass keeping other secrets (MCP OAuth tokens,
+    :mod:`cowork.mcp.oauth`) names its own file and shares the key file and the rules."""
+    refill = "store the keys again with `cowork auth set PROVIDER`"
+    """How a person refills the store after deleting a broken one (used in error messages)."""
+
     def __init__(self, home: Path) -> None:
         self.key_path = home / KEY_FILE
-        self.path = home / STORE_FILE
+        self.path = home / self.store_file
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -102,7 +108,7 @@ class SecretStore:
         except (ValueError, KeyError, OSError) as exc:
             raise SecretStoreError(
                 f"{self.path} is not a readable cowork secret store ({exc})",
-                "delete it and store the keys again with `cowork auth set PROVIDER`",
+                f"delete it and {self.refill}",
             ) from None
         return keys
 
@@ -150,7 +156,7 @@ class SecretStore:
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
         """An exclusive lock around read-modify-write, so two ``cowork auth set`` keep both keys."""
-        fd = os.open(self.path.with_name(STORE_FILE + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(self.path.with_name(self.path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield

@@ -28,7 +28,8 @@ from .. import __version__
 from ..engine import Runtime
 from ..providers.redaction import install_log_redaction
 from . import rest
-from .auth import Auth
+from ..mcp.host import HttpEndpoint
+from .auth import Auth, AuthError
 from .guard import Guard, HostPolicy
 from .methods import Service
 from .ws import serve_websocket
@@ -45,16 +46,19 @@ def create_app(runtime: Runtime, auth: Auth | None = None, *, close_runtime: boo
     auth = auth or Auth(require_token=False)
     hosts = hosts or HostPolicy.for_bind("127.0.0.1")
     service = Service(runtime)
+    mcp_endpoint = _mcp_endpoint(auth)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         threading.Thread(target=_warm_imports, name="cowork warm imports", daemon=True).start()
-        yield
+        async with mcp_endpoint.running():  # MCP sessions end (and their clients close) before the runtime
+            yield
         if close_runtime:
             await runtime.close()
 
     app = FastAPI(title="cowork", version=__version__, lifespan=lifespan,
-                  description="JSON-RPC 2.0 over WebSocket at /ws; REST + SSE under /api/v1. See docs/protocol.md.")
+                  description="JSON-RPC 2.0 over WebSocket at /ws; REST + SSE under /api/v1; MCP (Streamable HTTP) "
+                              "at /mcp. See docs/protocol.md and docs/extensions.md.")
     app.state.runtime, app.state.service = runtime, service
     app.state.stopping = asyncio.Event()  # set when shutdown begins: endless SSE streams end
 
@@ -63,8 +67,22 @@ def create_app(runtime: Runtime, auth: Auth | None = None, *, close_runtime: boo
         await serve_websocket(ws, service, auth)
 
     rest.install(app, service, auth)
+    app.add_route("/mcp", mcp_endpoint, methods=["GET", "POST", "DELETE"])  # the MCP host (cowork.mcp.host)
     app.add_middleware(Guard, hosts=hosts)  # Host, Origin, body size and HEAD, before any route
     return app
+
+
+def _mcp_endpoint(auth: Auth) -> HttpEndpoint:
+    """``/mcp``: the MCP host over Streamable HTTP, with the same token rules as ``/ws`` (its
+    tools call this server back over loopback with the caller's token)."""
+    def authorize(token: str | None) -> str | None:
+        try:
+            auth.caller(token)
+        except AuthError as exc:
+            return str(exc)
+        return None
+
+    return HttpEndpoint(authorize)
 
 
 _WARM_MODULES = ("pydantic_ai.direct", "pydantic_ai.models.openai", "pydantic_ai.providers.openai", "openai")

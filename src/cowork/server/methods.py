@@ -86,6 +86,16 @@ class Service:
             "models/list": self.models_list,
             "tools/list": self.tools_list,
             "workspace/list": self.workspace_list,
+            "skills/list": self.skills_list,
+            "skills/get": self.skills_get,
+            "session/context": self.session_context,
+            "tool/call": self.tool_call,
+            "mcp/list": self.mcp_list,
+            "mcp/restart": self.mcp_restart,
+            "mcp/enable": self.mcp_enable,
+            "mcp/approve": self.mcp_approve,
+            "mcp/prompts": self.mcp_prompts,
+            "mcp/prompt": self.mcp_prompt,
             "turn/rewind": self.turn_rewind,
             "checkpoint/list": self.checkpoint_list,
             "checkpoint/diff": self.checkpoint_diff,
@@ -238,11 +248,119 @@ class Service:
             for t in tools.values()
         ])
 
+    async def tool_call(self, p: rpc.ToolCallParams, caller: Caller) -> rpc.ToolCallResult:
+        turn_id, item = await self.runtime.call_tool(p.session_id, p.name, p.arguments)
+        return rpc.ToolCallResult(turn_id=turn_id, item=item)
+
+    async def session_context(self, p: rpc.SessionIdParams, caller: Caller) -> rpc.SessionContextResult:
+        sections = await self.runtime.context(await self.runtime.get_session(p.session_id))
+        return rpc.SessionContextResult(sections=[
+            rpc.ContextEntry(kind=s.kind, title=s.title, source=s.source, chars=len(s.text), truncated=s.truncated)
+            for s in sections
+        ])
+
     async def workspace_list(self, p: rpc.Empty, caller: Caller) -> rpc.WorkspaceListResult:
         return rpc.WorkspaceListResult(workspaces=[
             rpc.WorkspaceEntry(path=path, session_count=count, last_active_at=last)
             for path, count, last in await self.runtime.list_workspaces()
         ])
+
+
+    # -- skills (the "skills" extension's service, when the server has it) ------------------------
+
+    async def _skills_workspace(self, p: rpc.SkillsListParams) -> Path | None:
+        if p.session_id:
+            return Path((await self.runtime.get_session(p.session_id)).workspace)
+        if p.workspace:
+            if not Path(p.workspace).is_absolute():
+                raise RpcError(ErrorCode.INVALID_PARAMS, f"workspace must be an absolute path, not {p.workspace!r}")
+            if not Path(p.workspace).is_dir():
+                raise RpcError(ErrorCode.NOT_FOUND, f"workspace {p.workspace} is not an existing folder")
+            return Path(p.workspace)
+        return None
+
+    def _skills_service(self) -> Any:
+        extension = self.runtime.extension("skills")
+        return extension.service if extension is not None else None
+
+    async def skills_list(self, p: rpc.SkillsListParams, caller: Caller) -> rpc.SkillsListResult:
+        workspace = await self._skills_workspace(p)
+        service = self._skills_service()
+        entries = await asyncio.to_thread(service.entries, workspace) if service is not None else []
+        return rpc.SkillsListResult(skills=[rpc.SkillEntry(**e) for e in entries])
+
+    async def skills_get(self, p: rpc.SkillsGetParams, caller: Caller) -> rpc.SkillsGetResult:
+        workspace = await self._skills_workspace(p)
+        service = self._skills_service()
+        catalog = await asyncio.to_thread(service.catalog, workspace) if service is not None else None
+        skill = catalog.get(p.name) if catalog is not None else None
+        if skill is None:
+            known = ", ".join(s.name for s in catalog.skills) if catalog is not None else ""
+            raise RpcError(ErrorCode.NOT_FOUND, f"no skill named {p.name!r} (skills: {known or 'none'})")
+        entry = next(e for e in catalog.entries() if e["path"] == str(skill.path) and not e["shadowed_by"])
+        message = service.message(skill, p.request) if p.request is not None else ""
+        return rpc.SkillsGetResult(skill=rpc.SkillEntry(**entry), body=skill.rendered_body(), message=message)
+
+    # -- MCP servers (the "mcp" extension's service, when the server has it) ---------------------
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _unknown_server() -> Iterator[None]:
+        """The MCP service's LookupError (an unknown server name) is the protocol's NOT_FOUND."""
+        try:
+            yield
+        except LookupError as exc:
+            raise RpcError(ErrorCode.NOT_FOUND, str(exc.args[0] if exc.args else exc)) from None
+
+    def _mcp(self, required: bool = True) -> Any:
+        extension = self.runtime.extension("mcp")
+        if extension is None or extension.service is None:
+            if required:
+                raise RpcError(ErrorCode.NOT_FOUND, "this cowork server has no MCP client (no mcp extension)")
+            return None
+        return extension.service
+
+    @staticmethod
+    def _mcp_workspace(workspace: str | None) -> Path | None:
+        if workspace is None:
+            return None
+        if not Path(workspace).is_absolute():
+            raise RpcError(ErrorCode.INVALID_PARAMS, f"workspace must be an absolute path, not {workspace!r}")
+        if not Path(workspace).is_dir():
+            raise RpcError(ErrorCode.NOT_FOUND, f"workspace {workspace} is not an existing folder")
+        return Path(workspace).resolve()
+
+    async def mcp_list(self, p: rpc.McpListParams, caller: Caller) -> rpc.McpListResult:
+        service = self._mcp(required=False)
+        workspace = self._mcp_workspace(p.workspace)
+        return rpc.McpListResult(servers=await service.list(workspace) if service is not None else [])
+
+    async def mcp_restart(self, p: rpc.McpServerParams, caller: Caller) -> rpc.McpServerResult:
+        service = self._mcp()
+        with self._unknown_server():
+            return rpc.McpServerResult(server=await service.restart(p.name, self._mcp_workspace(p.workspace)))
+
+    async def mcp_enable(self, p: rpc.McpEnableParams, caller: Caller) -> rpc.McpServerResult:
+        service = self._mcp()
+        with self._unknown_server():
+            return rpc.McpServerResult(server=await service.enable(p.name, p.enabled, self._mcp_workspace(p.workspace)))
+
+    async def mcp_approve(self, p: rpc.McpApproveParams, caller: Caller) -> rpc.McpServerResult:
+        service = self._mcp()
+        workspace = self._mcp_workspace(p.workspace)
+        assert workspace is not None
+        with self._unknown_server():
+            return rpc.McpServerResult(server=await service.approve(p.name, workspace))
+
+    async def mcp_prompts(self, p: rpc.McpListParams, caller: Caller) -> rpc.McpPromptsResult:
+        service = self._mcp(required=False)
+        workspace = self._mcp_workspace(p.workspace)
+        return rpc.McpPromptsResult(prompts=await service.prompts(workspace) if service is not None else [])
+
+    async def mcp_prompt(self, p: rpc.McpPromptParams, caller: Caller) -> rpc.McpPromptResult:
+        service = self._mcp()
+        with self._unknown_server():
+            return await service.prompt(p.server, p.name, p.arguments, self._mcp_workspace(p.workspace))
 
 
 __all__ = ["Service", "rpc_errors"]

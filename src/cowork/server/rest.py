@@ -211,6 +211,11 @@ async def rewind_turn(session_id: str, turn_id: str, svc: Svc, who: Who,
     return await svc.call("turn/rewind", params, who)
 
 
+@api.get("/sessions/{session_id}/context", response_model=rpc.SessionContextResult)
+async def session_context(session_id: str, svc: Svc, who: Who) -> dict[str, Any]:
+    return await svc.call("session/context", rpc.SessionIdParams(session_id=session_id), who)
+
+
 @api.get("/sessions/{session_id}/checkpoints", response_model=rpc.CheckpointListResult)
 async def list_checkpoints(session_id: str, svc: Svc, who: Who,
                            limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> dict[str, Any]:

@@ -67,6 +67,9 @@ class ToolTraits:
             The compact harness for small models offers such a tool only for tasks of several
             steps, and two such calls with nothing done between them are answered with a nudge
             to do the next step instead (:mod:`cowork.engine.guards`).
+        on_demand: the tool serves what the turn's instructions list (the ``skill`` tool loads a
+            listed skill). The compact harness leaves the listing out and offers such a tool only
+            when a context section invites it (``ContextSection.invites_on_demand``, a skill hint).
     """
 
     read_only: bool = False
@@ -79,6 +82,7 @@ class ToolTraits:
     url_arg: str | None = None
     must_exist: Mapping[str, Literal["file", "folder", "any"]] = field(default_factory=dict)
     planning: bool = False
+    on_demand: bool = False
 
     @property
     def mutating(self) -> bool:
