@@ -38,6 +38,20 @@ def test_argv_has_every_isolation_flag_in_order(tmp_path: Path) -> None:
     assert "--share-net" in bwrap_argv("bwrap", Spec(workspace=ws, network=True), ["true"])
 
 
+def test_an_installation_under_tmp_stays_visible_and_what_it_holds_stays_hidden(monkeypatch) -> None:
+    """A clone or venv under /tmp: the private /tmp would hide cowork's own interpreter (the shipped
+    skills' scripts run with it), so it is bound back read-only; a hidden folder inside it stays hidden."""
+    import cowork.sandbox.bwrap as bwrap_module
+
+    monkeypatch.setattr(bwrap_module.sys, "prefix", "/tmp/clone/.venv")
+    ws, home = Path("/home/u/project"), Path("/tmp/clone/.venv/cowork-home")
+    joined = " ".join(bwrap_argv("bwrap", Spec(workspace=ws, hidden=(home,)), ["true"]))
+    assert "--tmpfs /tmp --ro-bind /tmp/clone/.venv /tmp/clone/.venv" in joined
+    assert joined.index("--ro-bind /tmp/clone/.venv") < joined.index(f"--ro-bind /dev/null {home}")
+    inside = " ".join(bwrap_argv("bwrap", Spec(workspace=Path("/tmp/clone")), ["true"]))
+    assert "--ro-bind /tmp/clone/.venv" not in inside  # inside the workspace: bound read-write already
+
+
 def test_hidden_folder_around_the_workspace_is_mounted_before_it(tmp_path: Path) -> None:
     outer = tmp_path / "secret"
     ws = outer / "ws"

@@ -9,11 +9,26 @@ from an allow-list. :func:`bwrap_argv` builds the command line from a :class:`Sp
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from .limits import prlimit_argv
 from .spec import Spec
+
+
+def _installation_under_tmp(workspace: Path) -> list[Path]:
+    """The folders of cowork's own installation (the interpreter's prefixes and the ``cowork``
+    package) that lie under ``/tmp``, which the private ``/tmp`` would otherwise hide: bound back
+    read-only so ``{python} {skill_dir}/scripts/...`` of a shipped skill runs in the sandbox
+    (a clone or venv under ``/tmp``). Nothing inside the workspace (it is bound read-write anyway)."""
+    tmp = Path("/tmp")
+    found: list[Path] = []
+    for p in (Path(sys.prefix), Path(sys.base_prefix), Path(__file__).parent.parent):
+        if tmp in p.parents and p != workspace and workspace not in p.parents and p not in found \
+                and not any(f in p.parents for f in found):
+            found.append(p)
+    return found
 
 
 def bwrap_argv(bwrap: str, spec: Spec, command: Sequence[str], status_fd: int | None = None) -> list[str]:
@@ -31,6 +46,9 @@ def bwrap_argv(bwrap: str, spec: Spec, command: Sequence[str], status_fd: int | 
         argv.append("--share-net")
     argv += ["--die-with-parent", "--new-session", "--cap-drop", "ALL",
              "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+    installed = _installation_under_tmp(ws)
+    for path in installed:  # cowork's own Python stays runnable (its shipped skills' scripts)
+        argv += ["--ro-bind", str(path), str(path)]
 
     def hide(path: Path) -> list[str]:
         return ["--tmpfs", str(path)] if path.is_dir() and not path.is_symlink() else ["--ro-bind", "/dev/null", str(path)]
@@ -40,7 +58,8 @@ def bwrap_argv(bwrap: str, spec: Spec, command: Sequence[str], status_fd: int | 
         argv += hide(h)
     argv += ["--bind", str(ws), str(ws)]
     for h in spec.hidden:
-        if h not in outer and (Path("/tmp") not in h.parents or ws in h.parents):  # else /tmp hides it
+        if h not in outer and (Path("/tmp") not in h.parents or ws in h.parents  # else /tmp hides it
+                               or any(i in h.parents for i in installed)):
             argv += hide(h)
     argv += ["--chdir", str(ws), "--clearenv"]
     for k, v in spec.env.items():
