@@ -179,6 +179,19 @@ async def gather_sections(sources: Sequence[ContextSource], session_id: str, wor
                           prompt: str | None) -> list[ContextSection]:
     """Every source's sections, in order, read in a worker thread; a source that raises is
     logged and left out (one broken AGENTS.md must not stop a turn)."""
+    return await _gather(sources, lambda source: source.sections(session_id, workspace, prompt))
+
+
+async def gather_notes(sources: Sequence[ContextSource], session_id: str, workspace: Path,
+                       paths: Sequence[Path]) -> list[ContextSection]:
+    """Every source's notes for a call that named ``paths``, as :func:`gather_sections` does."""
+    if not paths:
+        return []
+    return await _gather(sources, lambda source: source.notes_for_paths(session_id, workspace, paths))
+
+
+async def _gather(sources: Sequence[ContextSource],
+                  ask: Callable[[ContextSource], Sequence[ContextSection]]) -> list[ContextSection]:
     if not sources:
         return []
 
@@ -186,25 +199,7 @@ async def gather_sections(sources: Sequence[ContextSource], session_id: str, wor
         out: list[ContextSection] = []
         for source in sources:
             try:
-                out.extend(source.sections(session_id, workspace, prompt))
-            except Exception:
-                log.exception("context source %s failed", getattr(source, "name", source))
-        return out
-
-    return await asyncio.to_thread(read)
-
-
-async def gather_notes(sources: Sequence[ContextSource], session_id: str, workspace: Path,
-                       paths: Sequence[Path]) -> list[ContextSection]:
-    """Every source's notes for a call that named ``paths``, as :func:`gather_sections` does."""
-    if not sources or not paths:
-        return []
-
-    def read() -> list[ContextSection]:
-        out: list[ContextSection] = []
-        for source in sources:
-            try:
-                out.extend(source.notes_for_paths(session_id, workspace, paths))
+                out.extend(ask(source))
             except Exception:
                 log.exception("context source %s failed", getattr(source, "name", source))
         return out
