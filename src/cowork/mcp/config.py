@@ -40,6 +40,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from .._util.jsonfile import read_json, write_json
 from ..config import cowork_home
 
 Scope = Literal["user", "project"]
@@ -283,13 +284,6 @@ def signature(workspace: Path | None, home: Path | None = None) -> tuple[Any, ..
 # -- editing the files (cowork mcp add/remove, mcp/enable) ---------------------------------------
 
 
-def _write(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def write_server(path: Path, name: str, raw: Mapping[str, Any]) -> None:
     """Add or replace server ``name`` in ``path`` (other keys and servers kept). Raises
     ValueError for a bad name, an invalid entry, or an unreadable file."""
@@ -301,7 +295,7 @@ def write_server(path: Path, name: str, raw: Mapping[str, Any]) -> None:
         raise ValueError("; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())) from None
     data = read_file(path)
     data.setdefault("mcpServers", {})[name] = dict(raw)
-    _write(path, data)
+    write_json(path, data)
 
 
 def remove_server(path: Path, name: str) -> bool:
@@ -310,7 +304,7 @@ def remove_server(path: Path, name: str) -> bool:
     if name not in data.get("mcpServers", {}):
         return False
     del data["mcpServers"][name]
-    _write(path, data)
+    write_json(path, data)
     return True
 
 
@@ -325,7 +319,7 @@ def set_enabled(path: Path, name: str, enabled: bool) -> None:
         servers[name].pop("enabled", None)
     else:
         servers[name]["enabled"] = False
-    _write(path, data)
+    write_json(path, data)
 
 
 # -- approvals of project servers ----------------------------------------------------------------
@@ -338,12 +332,9 @@ def approvals_file(home: Path | None = None) -> Path:
 
 def _approvals(home: Path | None) -> list[dict[str, str]]:
     path = approvals_file(home)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    data = read_json(path, "the MCP approvals")
+    if data is None:
         return []
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"{path}: cannot read the MCP approvals: {exc}") from None
     found = data.get("approvals") if isinstance(data, dict) else None
     if not isinstance(found, list):
         raise ValueError(f'{path}: expected {{"approvals": [{{"workspace", "name", "sha256"}}, ...]}}')
@@ -364,4 +355,4 @@ def approve(workspace: Path, name: str, digest: str, home: Path | None = None) -
     key = str(workspace.resolve())
     kept = [a for a in _approvals(home) if not (a.get("workspace") == key and a.get("name") == name)]
     kept.append({"workspace": key, "name": name, "sha256": digest})
-    _write(approvals_file(home), {"approvals": kept})
+    write_json(approvals_file(home), {"approvals": kept})

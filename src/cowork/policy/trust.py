@@ -8,10 +8,9 @@ folders: trusting a folder does not trust the folders inside it).
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
+from .._util.jsonfile import read_json, write_json
 from ..config import cowork_home
 
 
@@ -22,12 +21,9 @@ def _file(home: Path | None) -> Path:
 def trusted(home: Path | None = None) -> list[str]:
     """The trusted workspace paths. Raises ValueError when trusted.json is malformed."""
     path = _file(home)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    data = read_json(path, "the trusted workspaces")
+    if data is None:
         return []
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"{path}: cannot read the trusted workspaces: {exc}") from None
     found = data.get("workspaces") if isinstance(data, dict) else None
     if not isinstance(found, list) or not all(isinstance(p, str) for p in found):
         raise ValueError(f'{path}: expected {{"workspaces": ["/path", ...]}}')
@@ -47,7 +43,5 @@ def set_trusted(workspace: Path, trust: bool, home: Path | None = None) -> bool:
     if (key in current) == trust:
         return False
     wanted = sorted([*current, key]) if trust else [p for p in current if p != key]
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"workspaces": wanted}, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_json(path, {"workspaces": wanted})
     return True
