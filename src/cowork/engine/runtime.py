@@ -363,26 +363,38 @@ class Runtime:
                         raise ClientMessageConflict(
                             f"clientMessageId {client_message_id!r} was used for a different message")
                     return StartedTurn(found[0], replayed=True)
-            if session_id in self._tasks:
-                if not self._turns[session_id].ending:
-                    raise TurnInProgress(f"session {session_id} already has a running turn")
-                await asyncio.wait([self._tasks[session_id]])  # it has journaled its end; let it finish
-            session = await self.store.get_session(session_id)
-            check_workspace(Path(session.workspace), cowork_home())  # a session made before the check
+            session = await self._ready_session(session_id)
             model = self.model(session.model)
             window = self._windows.get(session.model) or context_window(parse_model(session.model))
-            turn_id = new_id("turn")
-            lease = await self.leases.acquire(turn_id)  # before the row: a running turn always has one
-            try:
-                await self.store.start_turn(session_id, turn_id, text, session.model, client_message_id)
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    await self.leases.release(lease)
-                raise
+            turn_id, lease = await self._new_turn(session, text, client_message_id)
             turn = Turn(self._deps(), session, turn_id, text, model, window)
             await turn.begin()
             self._launch(session_id, turn, lease)
             return StartedTurn(turn_id)
+
+    async def _ready_session(self, session_id: str) -> SessionInfo:
+        """The session, once a turn of it that has journaled its end has finished (under the
+        session's start lock). Raises TurnInProgress while one still runs, NotFound, UnsafeWorkspace."""
+        if session_id in self._tasks:
+            if not self._turns[session_id].ending:
+                raise TurnInProgress(f"session {session_id} already has a running turn")
+            await asyncio.wait([self._tasks[session_id]])  # it has journaled its end; let it finish
+        session = await self.store.get_session(session_id)
+        check_workspace(Path(session.workspace), cowork_home())  # a session made before the check
+        return session
+
+    async def _new_turn(self, session: SessionInfo, text: str,
+                        client_message_id: str | None = None) -> tuple[str, Lease]:
+        """A new turn's id and lease, its row written (the lease first: a running turn always has one)."""
+        turn_id = new_id("turn")
+        lease = await self.leases.acquire(turn_id)
+        try:
+            await self.store.start_turn(session.id, turn_id, text, session.model, client_message_id)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await self.leases.release(lease)
+            raise
+        return turn_id, lease
 
     async def call_tool(self, session_id: str, name: str, arguments: dict[str, Any]) -> tuple[str, ToolCall]:
         """Run one call of the tool ``name`` with ``arguments`` for a client (``tool/call``: the
@@ -394,20 +406,8 @@ class Runtime:
         an unknown tool or bad arguments give a ``failed`` item, a denial a ``denied`` one. Raises
         NotFound, TurnInProgress (the session has a running turn), UnsafeWorkspace."""
         async with self._start_locks[session_id]:
-            if session_id in self._tasks:
-                if not self._turns[session_id].ending:
-                    raise TurnInProgress(f"session {session_id} already has a running turn")
-                await asyncio.wait([self._tasks[session_id]])
-            session = await self.store.get_session(session_id)
-            check_workspace(Path(session.workspace), cowork_home())
-            turn_id = new_id("turn")
-            lease = await self.leases.acquire(turn_id)
-            try:
-                await self.store.start_turn(session_id, turn_id, f"[tool call: {name}]", session.model)
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    await self.leases.release(lease)
-                raise
+            session = await self._ready_session(session_id)
+            turn_id, lease = await self._new_turn(session, f"[tool call: {name}]")
             turn = ToolTurn(self._deps(), session, turn_id, name, arguments)
             await turn.begin()
             self._launch(session_id, turn, lease)  # type: ignore[arg-type]  # duck-types Turn
