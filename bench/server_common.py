@@ -215,7 +215,7 @@ def _handler(scenario: str, options: dict[str, Any]) -> Callable[[dict], Any]:
         return loop
     if scenario == "turn":
         delay = float(options.get("delay", 0.005))
-        answer = ("All done: the file has ten lines about a quick brown fox. " * 20)[: int(options.get("answer_chars", 120))]
+        answer = turn_answer(int(options.get("answer_chars", 120)))
         chunk = int(options.get("chunk", 4))
 
         def turn(body: dict) -> Any:
@@ -237,6 +237,12 @@ def _handler(scenario: str, options: dict[str, Any]) -> Callable[[dict], Any]:
             return replies[min(_tool_results_since_user(body), len(replies) - 1)]
         return hosted
     raise SystemExit(f"unknown scenario {scenario!r}")
+
+
+def turn_answer(chars: int) -> str:
+    """The ``turn`` scenario's answer: ``chars`` characters of plain sentences."""
+    sentence = "All done: the file has ten lines about a quick brown fox. "
+    return (sentence * (chars // len(sentence) + 1))[:chars]
 
 
 def _hosted_calls(n: int) -> list[tuple[str, str, dict[str, Any]]]:

@@ -4,14 +4,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-# MCP servers and the MCP Inspector from npm, for tests/mcp (tests/node/package-lock.json pins them).
-if ! command -v npm >/dev/null 2>&1; then
+# Node.js for the MCP servers and the MCP Inspector from npm (tests/mcp; tests/node/package-lock.json
+# pins them), and Debian's Chromium for the browser suite (tests/web drives it with Playwright;
+# Playwright's own browser download is never used).
+need=()
+command -v npm >/dev/null 2>&1 || need+=(nodejs npm)
+[ -x "${COWORK_CHROMIUM:-/usr/bin/chromium}" ] || need+=(chromium)
+if [ ${#need[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  echo "installing apt packages: nodejs npm"
+  echo "installing apt packages: ${need[*]}"
   $SUDO apt-get update -qq
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 if [ ! -x tests/node/node_modules/.bin/mcp-server-everything ] || [ tests/node/package-lock.json -nt tests/node/node_modules/.package-lock.json ]; then
   npm ci --prefix tests/node --no-audit --no-fund --loglevel=error
 fi

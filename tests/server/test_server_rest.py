@@ -97,6 +97,8 @@ async def test_health_schema_openapi(server, api):
         ("/api/v1/checkpoints/{checkpoint_id}/diff", "GET"),
         ("/api/v1/checkpoints/{checkpoint_id}/restore", "POST"),
         ("/api/v1/sessions/{session_id}/turns/{turn_id}/rewind", "POST"),
+        ("/api/v1/keys", "GET"), ("/api/v1/keys/{provider}", "PUT"), ("/api/v1/keys/{provider}", "DELETE"),
+        ("/api/v1/status", "GET"),
     }
     assert paths == expected, paths ^ expected
 

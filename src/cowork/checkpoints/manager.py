@@ -208,15 +208,20 @@ class Checkpoints:
     async def get(self, checkpoint_id: str) -> CheckpointInfo:
         return _info(await records.get_checkpoint(self.store, checkpoint_id))
 
-    async def diff(self, checkpoint_id: str, paths: list[str] | None = None) -> Difference:
-        """What changed in the workspace since the checkpoint, with diffs. Raises NotFound,
-        ValueError (a path outside the workspace), CheckpointUnavailable."""
+    async def diff(self, checkpoint_id: str, paths: list[str] | None = None,
+                   to_checkpoint_id: str | None = None) -> Difference:
+        """What changed in the workspace since the checkpoint — or, with ``to_checkpoint_id``,
+        between the two checkpoints (of one workspace) — with diffs. Raises NotFound, ValueError
+        (a path outside the workspace, checkpoints of two workspaces), CheckpointUnavailable."""
         row = await records.get_checkpoint(self.store, checkpoint_id)
+        to = await records.get_checkpoint(self.store, to_checkpoint_id) if to_checkpoint_id else None
+        if to is not None and to.workspace != row.workspace:
+            raise ValueError(f"checkpoints {checkpoint_id} and {to_checkpoint_id} are of two workspaces")
         wanted = restoring.normalize_paths(paths, row.workspace)
 
         def work(space: _Space) -> restoring.Plan:
-            now = space.scanner.scan("diff")
-            target, current = space.shadow.differences(row.commit.encode(), now.commit, wanted)
+            end = to.commit.encode() if to is not None else space.scanner.scan("diff").commit
+            target, current = space.shadow.differences(row.commit.encode(), end, wanted)
             plan = restoring.plan(target, current, None, wanted)
             for ch in plan.changes[:MAX_DIFFS]:
                 ch.diff = restoring.diff_text(space.shadow, ch, target, current)

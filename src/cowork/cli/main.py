@@ -28,6 +28,7 @@ from .options import DirOpt, ServerOpt, TokenOpt, workspace_of
 from .policy import policy_app, trust
 from .skills import app as skills_app
 from .mcp import mcp_app
+from .web import web
 
 if TYPE_CHECKING:
     from ..config import EngineSettings
@@ -45,6 +46,7 @@ app.add_typer(checkpoints_app, name="checkpoints")
 app.add_typer(auth_app, name="auth")
 app.command("doctor")(doctor)
 app.command("trust")(trust)
+app.command("web")(web)
 app.add_typer(policy_app, name="policy")
 app.add_typer(models_app, name="models")
 app.add_typer(skills_app, name="skills")

@@ -56,9 +56,10 @@ class PlanAnswer:
     mode: str | None = None
 
 
-def _split(got: tuple[Any, ...]) -> tuple[Answer, PlanAnswer | None]:
-    """A channel's answer, ``(decision, reason)`` or ``(decision, reason, plan)``, split in two."""
-    return (got[0], got[1]), (got[2] if len(got) > 2 else None)
+def _split(got: tuple[Any, ...]) -> tuple[Answer, PlanAnswer | None, str | None]:
+    """A channel's answer — ``(decision, reason)``, optionally followed by ``plan`` and
+    ``answered_by`` — as ``((decision, reason), plan, answered_by)``."""
+    return (got[0], got[1]), (got[2] if len(got) > 2 else None), (got[3] if len(got) > 3 else None)
 
 
 class ApprovalNotPending(LookupError):
@@ -76,19 +77,27 @@ class ApprovalChannel(Protocol):
 
     async def resolve(self, approval_id: str, decision: ApprovalDecision, reason: str | None = None) -> str:
         """Answer a pending approval; returns its session id. An answer to a plan approval may
-        add the keyword ``plan`` (a :class:`PlanAnswer`; only then is it passed). Raises
+        add the keyword ``plan`` (a :class:`PlanAnswer`; only then is it passed), and an answer
+        whose client is known the keyword ``answered_by`` (who answered, for the journal: e.g.
+        ``cowork-web 1``; only then is it passed). Raises
         :class:`ApprovalNotPending`, ValueError (a decision that is not one of the request's
         options, a ``plan`` for an approval that is not a plan's or with a decision other than once)."""
         ...
 
     async def wait(self, approval_id: str) -> tuple[Any, ...]:
         """The answer to ``approval_id`` once it is given: an :data:`Answer`, with its
-        :class:`PlanAnswer` as a third element when it has one. Raises :class:`ApprovalNotPending`
+        :class:`PlanAnswer` (or None) as a third element and ``answered_by`` as a fourth when
+        they were given. Raises :class:`ApprovalNotPending`
         when it is not open."""
         ...
 
     async def close(self, approval_id: str) -> None:
         """Stop accepting answers to ``approval_id`` (answered, or its turn went on without it)."""
+        ...
+
+    async def pending(self, session_ids: Sequence[str]) -> dict[str, int]:
+        """How many approvals of each of ``session_ids`` wait for an answer (sessions with none
+        may be left out)."""
         ...
 
 
@@ -114,11 +123,11 @@ class InMemoryApprovalChannel:
             self._plans.add(approval_id)
 
     async def resolve(self, approval_id: str, decision: ApprovalDecision, reason: str | None = None, *,
-                      plan: PlanAnswer | None = None) -> str:
-        return self.resolve_now(approval_id, decision, reason, plan=plan)
+                      plan: PlanAnswer | None = None, answered_by: str | None = None) -> str:
+        return self.resolve_now(approval_id, decision, reason, plan=plan, answered_by=answered_by)
 
     def resolve_now(self, approval_id: str, decision: ApprovalDecision, reason: str | None = None, *,
-                    plan: PlanAnswer | None = None) -> str:
+                    plan: PlanAnswer | None = None, answered_by: str | None = None) -> str:
         """:meth:`resolve`, synchronously."""
         if decision not in _ALL:
             raise ValueError(f"decision must be once, session or deny, not {decision!r}")
@@ -133,7 +142,10 @@ class InMemoryApprovalChannel:
                                  "it out in answers a plan approval only")
             if decision != "once":
                 raise ValueError(f"an edited plan or a mode goes with decision 'once', not {decision!r}")
-        entry[1].set_result((decision, reason) if plan is None else (decision, reason, plan))
+        answer: tuple[Any, ...] = (decision, reason)
+        if plan is not None or answered_by is not None:
+            answer += (plan,) if answered_by is None else (plan, answered_by)
+        entry[1].set_result(answer)
         return entry[0]
 
     async def wait(self, approval_id: str) -> tuple[Any, ...]:
@@ -145,6 +157,14 @@ class InMemoryApprovalChannel:
     async def close(self, approval_id: str) -> None:
         self._pending.pop(approval_id, None)
         self._plans.discard(approval_id)
+
+    async def pending(self, session_ids: Sequence[str]) -> dict[str, int]:
+        wanted = set(session_ids)
+        counts: dict[str, int] = {}
+        for session_id, future, _ in self._pending.values():
+            if session_id in wanted and not future.done():
+                counts[session_id] = counts.get(session_id, 0) + 1
+        return counts
 
 
 class Ticket:
@@ -168,8 +188,8 @@ class Ticket:
                 self._expiry = asyncio.ensure_future(self._expire_at(deadline))
 
     async def _journal_answer(self) -> Answer:
-        (decision, reason), self.plan = _split(await self._broker.channel.wait(self.approval_id))
-        extra: dict[str, Any] = {}
+        (decision, reason), self.plan, answered_by = _split(await self._broker.channel.wait(self.approval_id))
+        extra: dict[str, Any] = {} if answered_by is None else {"answered_by": answered_by}
         if self.plan is not None:  # journaled once approval.resolved has the fields (docs/protocol.md)
             fields = ApprovalResolved.model_fields
             if self.plan.steps is not None and "edited_plan" in fields:

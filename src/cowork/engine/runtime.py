@@ -269,13 +269,21 @@ class Runtime:
         return await self.store.create_session(workspace, model, mode, title)
 
     async def get_session(self, session_id: str) -> SessionInfo:
-        return await self.store.get_session(session_id)
+        return (await self._with_pending([await self.store.get_session(session_id)]))[0]
 
     async def list_sessions(
-        self, workspace: Path | None = None, limit: int = 50, cursor: str | None = None
+        self, workspace: Path | None = None, limit: int = 50, cursor: str | None = None, query: str | None = None
     ) -> tuple[list[SessionInfo], str | None]:
-        """A page of sessions, newest first, and the next page's cursor (see Store.list_sessions)."""
-        return await self.store.list_sessions(workspace.resolve() if workspace else None, limit, cursor)
+        """A page of sessions, newest first, and the next page's cursor (see Store.list_sessions;
+        ``query``: only titles containing it, case-insensitively)."""
+        page, next_cursor = await self.store.list_sessions(workspace.resolve() if workspace else None, limit, cursor,
+                                                           query)
+        return await self._with_pending(page), next_cursor
+
+    async def _with_pending(self, sessions: list[SessionInfo]) -> list[SessionInfo]:
+        """``sessions`` with ``pending_approvals`` filled in from the approval channel."""
+        counts = await self.approvals.pending([s.id for s in sessions if s.status == "running"]) if sessions else {}
+        return [s.model_copy(update={"pending_approvals": counts[s.id]}) if counts.get(s.id) else s for s in sessions]
 
     async def latest_session(self, workspace: Path) -> SessionInfo | None:
         """The most recently updated session of ``workspace``, or None."""
@@ -295,7 +303,7 @@ class Runtime:
             fields["title"] = title
         if fields:
             await self.store.update_session(session_id, **fields)
-        return await self.store.get_session(session_id)
+        return await self.get_session(session_id)
 
     async def rewind_turn(self, session_id: str, turn_id: str, restore: str = "both",
                           force: bool = False) -> Rewound:
@@ -431,6 +439,11 @@ class Runtime:
         await self.journal.emit(session_id, turn.turn_id, ItemCompleted, item=item)
         return turn.turn_id
 
+    def storage(self) -> tuple[str, str]:
+        """``(kind, database)``: ``sqlite`` or ``postgresql``, and its URL with the password hidden."""
+        engine = self.store.engine
+        return engine.dialect.name, engine.url.render_as_string(hide_password=True)
+
     def storage_problem(self) -> str | None:
         """Why the store stopped accepting reads and writes (its database file was deleted or
         replaced: restart the server), else None. Costs a ``stat``."""
@@ -461,25 +474,27 @@ class Runtime:
             await asyncio.wait([task])
 
     def respond_approval(self, approval_id: str, decision: ApprovalDecision, reason: str | None = None, *,
-                         plan: PlanAnswer | None = None) -> None:
+                         plan: PlanAnswer | None = None, answered_by: str | None = None) -> None:
         """Answer a pending approval (``plan``: a plan approval's edited steps and the mode to carry
         it out in). Raises ApprovalNotPending (unknown or already answered), ValueError (a
         decision the request does not offer, a ``plan`` for an approval that is not a plan's).
         In-process callers only: it needs the in-memory channel; the server uses :meth:`answer_approval`."""
-        self._local_channel().resolve_now(approval_id, decision, reason, **_plan_kw(plan))
+        self._local_channel().resolve_now(approval_id, decision, reason, **_answer_kw(plan, answered_by))
 
     async def answer_approval(self, approval_id: str, decision: ApprovalDecision, reason: str | None = None, *,
-                              plan: PlanAnswer | None = None) -> None:
-        """:meth:`respond_approval` through any approval channel."""
-        await self.approvals.resolve(approval_id, decision, reason, **_plan_kw(plan))
+                              plan: PlanAnswer | None = None, answered_by: str | None = None) -> None:
+        """:meth:`respond_approval` through any approval channel; ``answered_by`` (who answered:
+        a client's name and version) is journaled in ``approval.resolved``."""
+        await self.approvals.resolve(approval_id, decision, reason, **_answer_kw(plan, answered_by))
 
     async def answer_approvals(self, approval_ids: list[str], decision: ApprovalDecision,
-                               reason: str | None = None, *, plan: PlanAnswer | None = None) -> list[str | None]:
+                               reason: str | None = None, *, plan: PlanAnswer | None = None,
+                               answered_by: str | None = None) -> list[str | None]:
         """:meth:`respond_approvals` through any approval channel."""
         errors: list[str | None] = []
         for approval_id in approval_ids:
             try:
-                await self.approvals.resolve(approval_id, decision, reason, **_plan_kw(plan))
+                await self.approvals.resolve(approval_id, decision, reason, **_answer_kw(plan, answered_by))
             except (ApprovalNotPending, ValueError) as exc:
                 errors.append(str(exc))
             else:
@@ -536,10 +551,13 @@ class Runtime:
         return await self.store.stored_events_after(session_id, after_seq, limit)
 
 
-def _plan_kw(plan: PlanAnswer | None) -> dict[str, PlanAnswer]:
-    """``plan=`` for a channel's resolve, only when there is one (channels that know no plans
-    keep their three-argument resolve)."""
-    return {} if plan is None else {"plan": plan}
+def _answer_kw(plan: PlanAnswer | None, answered_by: str | None = None) -> dict[str, object]:
+    """``plan=`` and ``answered_by=`` for a channel's resolve, each only when given (channels that
+    know neither keep their three-argument resolve)."""
+    kw: dict[str, object] = {} if plan is None else {"plan": plan}
+    if answered_by is not None:
+        kw["answered_by"] = answered_by
+    return kw
 
 
 __all__ = [

@@ -127,6 +127,9 @@ class ApprovalResolved(_Event):
         default=None, description="A plan approval only: the steps as the person edited them (docs/protocol.md, "
         "\"Plan mode\").")
     mode: Mode | None = Field(default=None, description="A plan approval only: the mode the plan is carried out in.")
+    answered_by: str | None = Field(
+        default=None, description="Who answered: the answering client's clientInfo ('NAME VERSION'), a REST client's "
+        "X-Cowork-Client header or 'rest'; null for an answer no client gave (the approval timed out).")
 
 
 TurnWarningCode = Literal["no_changes", "unparsed_tool_call", "invented_tool_result"]

@@ -135,6 +135,8 @@ class SessionListParams(Wire):
     workspace: PathText | None = Field(default=None, description="Only sessions of this workspace.")
     cursor: str | None = Field(default=None, max_length=1000, description="nextCursor of the previous page.")
     limit: int = Field(default=50, ge=1, le=500)
+    query: str | None = Field(default=None, max_length=200,
+                              description="Only sessions whose title contains this (ASCII letters case-insensitively).")
 
 
 class SessionListResult(Wire):
@@ -280,6 +282,8 @@ class CheckpointDiffParams(Wire):
     checkpoint_id: Id
     paths: list[PathText] | None = Field(default=None, max_length=MAX_PATHS,
                                          description="Only these files or folders (relative or absolute).")
+    to_checkpoint_id: Id | None = Field(
+        default=None, description="Compare with this checkpoint (of the same workspace) instead of the workspace now.")
 
 
 class CheckpointDiffResult(Wire):
@@ -525,6 +529,61 @@ class Method:
     summary: str
 
 
+# -- providers, status -------------------------------------------------------------------------
+
+
+class KeyStatus(Wire):
+    provider: str
+    key_variable: str = Field(description="The environment variable read first for its key, e.g. OPENAI_API_KEY.")
+    has_key: bool
+    source: Literal["env", "store"] | None = Field(
+        description="Where the key comes from: an environment variable (it wins), the encrypted store, or none.")
+    detail: str = Field(description="For people: the variable that holds the key, or how to give one.")
+
+
+class KeysListResult(Wire):
+    providers: list[KeyStatus]
+
+
+class KeySetParams(Wire):
+    provider: str = Field(max_length=40)
+    key: str = Field(min_length=1, max_length=4096, description="The API key; never logged, echoed or sent back.")
+
+
+class KeyParams(Wire):
+    provider: str = Field(max_length=40)
+
+
+class KeyRemoveResult(Wire):
+    removed: bool = Field(description="False when no key was stored (an environment variable is not touched).")
+
+
+class HealthCheck(Wire):
+    name: str
+    status: Literal["ok", "warn", "fail"]
+    detail: str
+    fix: str
+
+
+class SandboxStatus(Wire):
+    available: bool
+    kind: str | None = Field(description="'bwrap' or 'landlock': what bash commands run in; null when none.")
+    detail: str
+
+
+class StoreStatus(Wire):
+    kind: Literal["sqlite", "postgresql"]
+    detail: str = Field(description="The database (password hidden), or why it stopped.")
+    available: bool
+
+
+class ServerStatusResult(Wire):
+    version: str
+    sandbox: SandboxStatus
+    store: StoreStatus
+    checks: list[HealthCheck] = Field(description="The local checks of `cowork doctor` (no network).")
+
+
 METHODS: dict[str, Method] = {
     "initialize": Method(InitializeParams, InitializeResult, False, "Open the connection; must come first."),
     "session/create": Method(SessionCreateParams, SessionResult, True, "Create a session in a workspace."),
@@ -565,6 +624,10 @@ METHODS: dict[str, Method] = {
     "mcp/approve": Method(McpApproveParams, McpServerResult, True, "Approve a project MCP server for a workspace."),
     "mcp/prompts": Method(McpListParams, McpPromptsResult, False, "The prompts of the ready MCP servers."),
     "mcp/prompt": Method(McpPromptParams, McpPromptResult, False, "An MCP prompt's messages, arguments filled in."),
+    "keys/list": Method(Empty, KeysListResult, False, "Providers that take an API key, and whether one is set."),
+    "keys/set": Method(KeySetParams, Empty, True, "Store a provider's API key (encrypted; never shown back)."),
+    "keys/remove": Method(KeyParams, KeyRemoveResult, True, "Forget a provider's stored API key."),
+    "server/status": Method(Empty, ServerStatusResult, False, "Version, sandbox, store and the local doctor checks."),
 }
 
 EVENT_NOTIFICATION = "event"

@@ -29,3 +29,4 @@ class SessionInfo(BaseModel):
     created_at: AwareDatetime
     updated_at: AwareDatetime
     last_seq: int = Field(description="Seq of the newest journaled event (0 when none).")
+    pending_approvals: int = Field(default=0, description="Approvals of the running turn waiting for an answer.")

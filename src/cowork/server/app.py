@@ -1,7 +1,7 @@
 """The ASGI app (FastAPI) and the way to run it: ``cowork serve``, or in-process for the CLI.
 
 :func:`create_app` wires the two transports — JSON-RPC over WebSocket at ``/ws`` (``ws.py``)
-and REST + SSE under ``/api/v1`` (``rest.py``) — to one :class:`~.methods.Service` over a
+and REST + SSE under ``/api/v1`` (``rest.py``) — and the web UI's files (``webui.py``) to one :class:`~.methods.Service` over a
 :class:`~cowork.engine.Runtime`. :func:`serve` runs it with uvicorn on a socket it binds first,
 so ``--port 0`` knows its port before the first request. Shutting down closes the runtime, which
 journals running turns as interrupted (turns waiting for an approval are kept and resumed on the
@@ -27,7 +27,7 @@ from fastapi import FastAPI, WebSocket
 from .. import __version__
 from ..engine import Runtime
 from ..providers.redaction import install_log_redaction
-from . import rest
+from . import rest, webui
 from ..mcp.host import HttpEndpoint
 from .auth import Auth, AuthError
 from .guard import Guard, HostPolicy
@@ -67,6 +67,7 @@ def create_app(runtime: Runtime, auth: Auth | None = None, *, close_runtime: boo
         await serve_websocket(ws, service, auth)
 
     rest.install(app, service, auth)
+    webui.install(app)  # the web UI: /, /sessions/{id}, /assets/ (docs/web.md)
     app.add_route("/mcp", mcp_endpoint, methods=["GET", "POST", "DELETE"])  # the MCP host (cowork.mcp.host)
     app.add_middleware(Guard, hosts=hosts)  # Host, Origin, body size and HEAD, before any route
     return app

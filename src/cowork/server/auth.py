@@ -21,7 +21,7 @@ import ipaddress
 import json
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,11 +44,25 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+CLIENT_LABEL_MAX = 100
+"""Longest ``Caller.client`` label kept (characters)."""
+
+
 @dataclass(frozen=True)
 class Caller:
-    """An authenticated caller: ``read_only`` limits it to reads and redacted views."""
+    """An authenticated caller: ``read_only`` limits it to reads and redacted views; ``client``
+    names the program it uses (``NAME VERSION`` from ``initialize``'s ``clientInfo``, a REST
+    client's ``X-Cowork-Client`` header, else ``rest``), journaled as an approval's ``answered_by``."""
 
     read_only: bool = False
+    client: str | None = None
+
+    def named(self, name: str | None, version: str | None = None) -> Caller:
+        """This caller with ``client`` set from a name and version a client gave: non-printable
+        characters dropped, cut to :data:`CLIENT_LABEL_MAX`; unchanged when nothing printable is left."""
+        label = " ".join(p for p in (name, version) if p)
+        label = "".join(c for c in label if c.isprintable()).strip()[:CLIENT_LABEL_MAX]
+        return replace(self, client=label) if label else self
 
 
 class AuthError(Exception):

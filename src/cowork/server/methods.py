@@ -33,6 +33,7 @@ from ..policy.modes import policy_mode
 from ..protocol import rpc
 from ..protocol.rpc import ErrorCode, RpcError
 from ..providers import ModelConfigError, configured_models, default_model, parse_model
+from ..providers.secrets import KEY_VARIABLES, SecretStoreError, provider_key, secret_store
 from ..tools.plan import PlanTraits, offered
 from .auth import Caller, redact
 
@@ -100,6 +101,10 @@ class Service:
             "checkpoint/list": self.checkpoint_list,
             "checkpoint/diff": self.checkpoint_diff,
             "checkpoint/restore": self.checkpoint_restore,
+            "keys/list": self.keys_list,
+            "keys/set": self.keys_set,
+            "keys/remove": self.keys_remove,
+            "server/status": self.server_status,
         }
 
     async def call(self, method: str, params: BaseModel, caller: Caller) -> dict[str, Any]:
@@ -150,7 +155,7 @@ class Service:
 
     async def session_list(self, p: rpc.SessionListParams, caller: Caller) -> rpc.SessionListResult:
         workspace = Path(p.workspace) if p.workspace else None
-        sessions, cursor = await self.runtime.list_sessions(workspace, p.limit, p.cursor)
+        sessions, cursor = await self.runtime.list_sessions(workspace, p.limit, p.cursor, p.query)
         return rpc.SessionListResult(sessions=sessions, next_cursor=cursor)
 
     async def session_get(self, p: rpc.SessionIdParams, caller: Caller) -> rpc.SessionResult:
@@ -187,13 +192,50 @@ class Service:
         if p.edited_plan is not None or p.mode is not None:
             plan = PlanAnswer(tuple(p.edited_plan) if p.edited_plan is not None else None, p.mode)
         if p.approval_id is not None:
-            await self.runtime.answer_approval(p.approval_id, p.decision, p.reason, plan=plan)
+            await self.runtime.answer_approval(p.approval_id, p.decision, p.reason, plan=plan, answered_by=caller.client)
             return rpc.ApprovalRespondResult()
-        errors = await self.runtime.answer_approvals(p.approval_ids or [], p.decision, p.reason, plan=plan)
+        errors = await self.runtime.answer_approvals(p.approval_ids or [], p.decision, p.reason, plan=plan,
+                                                     answered_by=caller.client)
         return rpc.ApprovalRespondResult(results=[
             rpc.ApprovalAnswer(approval_id=i, answered=e is None, error=e)
             for i, e in zip(p.approval_ids or [], errors, strict=True)
         ])
+
+    # -- providers' keys, status ---------------------------------------------------------------
+
+    async def keys_list(self, p: rpc.Empty, caller: Caller) -> rpc.KeysListResult:
+        return rpc.KeysListResult(providers=await asyncio.to_thread(_key_statuses))
+
+    async def keys_set(self, p: rpc.KeySetParams, caller: Caller) -> rpc.Empty:
+        key = p.key.strip()
+        if not key or any(c.isspace() or not c.isprintable() for c in key):
+            raise RpcError(ErrorCode.INVALID_PARAMS, "an API key is one word of printable characters (no spaces)")
+        await asyncio.to_thread(_key_store_call, "set", p.provider, key)
+        return rpc.Empty()
+
+    async def keys_remove(self, p: rpc.KeyParams, caller: Caller) -> rpc.KeyRemoveResult:
+        return rpc.KeyRemoveResult(removed=await asyncio.to_thread(_key_store_call, "remove", p.provider))
+
+    async def server_status(self, p: rpc.Empty, caller: Caller) -> rpc.ServerStatusResult:
+        from .. import __version__
+        from ..health import local_checks
+        from ..sandbox import support
+
+        checks, found = await asyncio.gather(asyncio.to_thread(local_checks), asyncio.to_thread(support))
+        configured = self.runtime.settings.sandbox
+        kind = None if configured == "off" or found.backend == "none" else (
+            found.backend if configured == "auto" else configured)
+        detail = "off (--sandbox off): commands run unconfined" if configured == "off" else (
+            f"{kind} ({'automatic' if configured == 'auto' else 'configured'})" if kind else found.problem or "none")
+        dialect, database = self.runtime.storage()
+        problem = self.runtime.storage_problem()
+        return rpc.ServerStatusResult(
+            version=__version__,
+            sandbox=rpc.SandboxStatus(available=kind is not None, kind=kind, detail=detail),
+            store=rpc.StoreStatus(kind="postgresql" if dialect.startswith("postgres") else "sqlite",
+                                  detail=problem or database, available=problem is None),
+            checks=[rpc.HealthCheck(name=c.name, status=c.status, detail=c.detail, fix=c.fix) for c in checks],
+        )
 
     # -- checkpoints ---------------------------------------------------------------------------
 
@@ -206,7 +248,7 @@ class Service:
         return rpc.CheckpointListResult(checkpoints=await self.runtime.checkpoints.list(p.session_id, p.limit))
 
     async def checkpoint_diff(self, p: rpc.CheckpointDiffParams, caller: Caller) -> rpc.CheckpointDiffResult:
-        diff = await self.runtime.checkpoints.diff(p.checkpoint_id, p.paths)
+        diff = await self.runtime.checkpoints.diff(p.checkpoint_id, p.paths, p.to_checkpoint_id)
         return rpc.CheckpointDiffResult.model_validate(diff, from_attributes=True)
 
     async def checkpoint_restore(self, p: rpc.CheckpointRestoreParams, caller: Caller) -> rpc.CheckpointRestoreResult:
@@ -364,3 +406,37 @@ class Service:
 
 
 __all__ = ["Service", "rpc_errors"]
+
+
+def _key_statuses() -> list[rpc.KeyStatus]:
+    """Each provider that takes a key: whether it has one and where from — never the key."""
+    entries = []
+    for provider, variables in KEY_VARIABLES.items():
+        try:
+            found = provider_key(provider)
+        except SecretStoreError as exc:  # an unusable store: say so, the environment still counts
+            found, problem = None, exc.problem
+        else:
+            problem = None
+        source = None if found is None else "store" if found[1] == "store" else "env"
+        detail = (f"key from {found[1]}" if source == "env" else "stored, encrypted" if source == "store"
+                  else problem or f"no key: set {variables[0]} or store one")
+        entries.append(rpc.KeyStatus(provider=provider, key_variable=variables[0], has_key=found is not None,
+                                         source=source, detail=detail))
+    return entries
+
+
+def _key_store_call(action: str, provider: str, key: str | None = None) -> bool:
+    """``set`` or ``remove`` in the encrypted key store. Raises RpcError: -32602 for a provider
+    that takes no key, -32603 for an unusable store (its message names the file and the fix)."""
+    if provider not in KEY_VARIABLES:
+        raise RpcError(ErrorCode.INVALID_PARAMS, f"unknown provider {provider!r}: keys are kept for "
+                                                 f"{', '.join(KEY_VARIABLES)}")
+    try:
+        store = secret_store()
+        if action == "set":
+            store.set(provider, key or "")
+            return True
+        return store.remove(provider)
+    except SecretStoreError as exc:
+        raise RpcError(ErrorCode.INTERNAL_ERROR, str(exc)) from None

@@ -89,12 +89,16 @@ class Health(rpc.Wire):
     storage: str | None = Field(default=None, description="Why the store stopped (status 'unavailable', HTTP 503).")
 
 
-def _caller(request: Request, authorization: Annotated[str | None, Header()] = None) -> Caller:
+def _caller(request: Request, authorization: Annotated[str | None, Header()] = None,
+            x_cowork_client: Annotated[str | None, Header()] = None) -> Caller:
+    """The caller of a REST request: its token, and ``X-Cowork-Client`` (else ``rest``) as its name."""
     auth: Auth = request.app.state.auth
     try:
-        return auth.caller(bearer(authorization))
+        caller = auth.caller(bearer(authorization))
     except AuthError as exc:
         raise RpcError(ErrorCode.UNAUTHORIZED, str(exc)) from None
+    named = caller.named(x_cowork_client)
+    return named if named.client else caller.named("rest")
 
 
 def _service(request: Request) -> Service:
@@ -124,8 +128,10 @@ async def schema() -> dict[str, Any]:
 
 @api.get("/sessions", response_model=rpc.SessionListResult)
 async def list_sessions(svc: Svc, who: Who, workspace: str | None = None, cursor: str | None = None,
-                        limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict[str, Any]:
-    return await svc.call("session/list", rpc.SessionListParams(workspace=workspace, cursor=cursor, limit=limit), who)
+                        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+                        query: Annotated[str | None, Query(max_length=200)] = None) -> dict[str, Any]:
+    params = rpc.SessionListParams(workspace=workspace, cursor=cursor, limit=limit, query=query)
+    return await svc.call("session/list", params, who)
 
 
 @api.post("/sessions", status_code=201, response_model=rpc.SessionResult)
@@ -224,8 +230,10 @@ async def list_checkpoints(session_id: str, svc: Svc, who: Who,
 
 @api.get("/checkpoints/{checkpoint_id}/diff", response_model=rpc.CheckpointDiffResult)
 async def diff_checkpoint(checkpoint_id: str, svc: Svc, who: Who,
-                          path: Annotated[list[str] | None, Query()] = None) -> dict[str, Any]:
-    return await svc.call("checkpoint/diff", rpc.CheckpointDiffParams(checkpoint_id=checkpoint_id, paths=path), who)
+                          path: Annotated[list[str] | None, Query()] = None,
+                          to: Annotated[str | None, Query(max_length=200)] = None) -> dict[str, Any]:
+    params = rpc.CheckpointDiffParams(checkpoint_id=checkpoint_id, paths=path, to_checkpoint_id=to)
+    return await svc.call("checkpoint/diff", params, who)
 
 
 @api.post("/checkpoints/{checkpoint_id}/restore", response_model=rpc.CheckpointRestoreResult)
@@ -239,6 +247,31 @@ async def restore_checkpoint(checkpoint_id: str, svc: Svc, who: Who,
 @api.get("/models", response_model=rpc.ModelsListResult)
 async def list_models(svc: Svc, who: Who) -> dict[str, Any]:
     return await svc.call("models/list", rpc.Empty(), who)
+
+
+class KeyBody(rpc.Wire):
+    key: str = Field(min_length=1, max_length=4096)
+
+
+@api.get("/keys", response_model=rpc.KeysListResult)
+async def list_providers(svc: Svc, who: Who) -> dict[str, Any]:
+    return await svc.call("keys/list", rpc.Empty(), who)
+
+
+@api.put("/keys/{provider}", status_code=204, response_class=Response)
+async def set_provider_key(provider: str, body: KeyBody, svc: Svc, who: Who) -> Response:
+    await svc.call("keys/set", rpc.KeySetParams(provider=provider, key=body.key), who)
+    return Response(status_code=204)
+
+
+@api.delete("/keys/{provider}", response_model=rpc.KeyRemoveResult)
+async def remove_provider_key(provider: str, svc: Svc, who: Who) -> dict[str, Any]:
+    return await svc.call("keys/remove", rpc.KeyParams(provider=provider), who)
+
+
+@api.get("/status", response_model=rpc.ServerStatusResult)
+async def server_status(svc: Svc, who: Who) -> dict[str, Any]:
+    return await svc.call("server/status", rpc.Empty(), who)
 
 
 @api.get("/tools", response_model=rpc.ToolsListResult)
@@ -325,7 +358,9 @@ def install(app: FastAPI, service: Service, auth: Auth) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = json.loads(json.dumps(exc.errors(), default=str))
+        # never the input: it may be a secret (an API key too long) or huge
+        errors = json.loads(json.dumps([{k: v for k, v in e.items() if k not in ("input", "ctx", "url")}
+                                        for e in exc.errors()], default=str))
         error = RpcError(ErrorCode.INVALID_PARAMS, "invalid request: " + "; ".join(
             f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors), errors)
         return JSONResponse({"error": error.to_wire()}, status_code=422)

@@ -262,7 +262,7 @@ class Connection:
                 caller = self.auth.caller(None)
             except AuthError as exc:
                 raise RpcError(ErrorCode.UNAUTHORIZED, str(exc)) from None
-        self.caller = caller
+        self.caller = caller.named(p.client_info.name, p.client_info.version)
         self.event_batches = p.capabilities.event_batches
         return rpc.InitializeResult(
             protocol_version=PROTOCOL_VERSION,

@@ -188,11 +188,12 @@ class Store:
             return _info(*await _session_row(db, session_id))
 
     async def list_sessions(
-        self, workspace: Path | None = None, limit: int = 50, cursor: str | None = None
+        self, workspace: Path | None = None, limit: int = 50, cursor: str | None = None, query: str | None = None
     ) -> tuple[list[SessionInfo], str | None]:
-        """One page of sessions (of ``workspace`` when given), newest created first, and the
-        opaque cursor of the next page (None on the last). Raises ``ValueError("invalid cursor")``
-        for a cursor not made here, ValueError for ``limit < 1``."""
+        """One page of sessions (of ``workspace`` when given; whose title contains ``query``,
+        case-insensitively, when given: ``%`` and ``_`` match themselves), newest created first,
+        and the opaque cursor of the next page (None on the last). Raises ``ValueError("invalid
+        cursor")`` for a cursor not made here, ValueError for ``limit < 1``."""
         if limit < 1:
             raise ValueError("limit must be at least 1")
         q = (
@@ -203,6 +204,9 @@ class Store:
         )
         if workspace is not None:
             q = q.where(WorkspaceRow.path == str(workspace))
+        if query:
+            escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            q = q.where(func.lower(SessionRow.title).like(f"%{escaped.lower()}%", escape="\\"))
         if cursor is not None:
             created_at, last_id = _decode_cursor(cursor)
             # Row-value comparison spelled out so that both SQLite and PostgreSQL walk the index.
