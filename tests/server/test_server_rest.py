@@ -98,7 +98,11 @@ async def test_health_schema_openapi(server, api):
         ("/api/v1/checkpoints/{checkpoint_id}/restore", "POST"),
         ("/api/v1/sessions/{session_id}/turns/{turn_id}/rewind", "POST"),
         ("/api/v1/keys", "GET"), ("/api/v1/keys/{provider}", "PUT"), ("/api/v1/keys/{provider}", "DELETE"),
-        ("/api/v1/status", "GET"),
+        ("/api/v1/status", "GET"), ("/api/v1/runs", "GET"), ("/api/v1/runs", "POST"),
+        ("/api/v1/runs/{run_id}", "GET"), ("/api/v1/runs/{run_id}/cancel", "POST"),
+        ("/api/v1/schedules", "GET"), ("/api/v1/schedules", "POST"), ("/api/v1/schedules/{schedule_id}", "GET"),
+        ("/api/v1/schedules/{schedule_id}", "PATCH"), ("/api/v1/schedules/{schedule_id}", "DELETE"),
+        ("/api/v1/schedules/{schedule_id}/run", "POST"), ("/api/v1/schedules/{schedule_id}/history", "GET"),
     }
     assert paths == expected, paths ^ expected
 

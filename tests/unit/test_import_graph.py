@@ -139,6 +139,8 @@ RULES: dict[str, tuple[frozenset[str], str]] = {
     "client": (frozenset({"engine", "server", "cli"}), "never imports engine or server"),
     "cli": (frozenset({"engine", "server"}), "never imports engine or server (except the in-process place)"),
     "gateways": (frozenset({"engine", "server"}), "never imports engine or server"),
+    "jobs": (frozenset({"server", "client", "cli", "gateways"}), "never imports server, client or cli (the server gives "
+             "it the runtime)"),
     "hooks": (frozenset({"server", "store", "client", "cli", "jobs", "mcp", "skills", "memory", "gateways"}),
               "never imports server, store, client, cli, jobs or another extension"),
 }

@@ -58,6 +58,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "/context": ("", "what this session's turns load: AGENTS.md files, skills (path, size, truncated)"),
     "/init": ("[NOTES]", "ask the agent to write a first AGENTS.md for this workspace (asks before replacing one)"),
     "/mcp": ("", "the MCP servers (status, tools) and their prompts, run as /mcp__SERVER__PROMPT [ARGS]"),
+    "/runs": ("", "this workspace's runs (cowork run --background): state, why, prompt"),
     "/exit": ("", "quit (also Ctrl-D on an empty line)"),
 }
 REPLAY_TIMEOUT = 30.0
@@ -267,6 +268,9 @@ class Chat:
         elif name == "/mcp":
             from .mcp import show_servers
             await show_servers(self)
+        elif name == "/runs":
+            from .runs import show_runs
+            await show_runs(self)
         elif name.startswith("/mcp__"):  # /mcp__SERVER__PROMPT [ARGS]: an MCP server's prompt as the message
             from .mcp import prompt_command
             await prompt_command(self, line)

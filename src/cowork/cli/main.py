@@ -28,6 +28,10 @@ from .options import DirOpt, ServerOpt, TokenOpt, workspace_of
 from .policy import policy_app, trust
 from .skills import app as skills_app
 from .mcp import mcp_app
+from .runs import AllowOpt, ApprovalTimeoutOpt, ApprovalsOpt, check_approvals, say_submitted
+from .runs import app as runs_app
+from .schedules import app as schedules_app
+from .runs import submit as submit_run
 from .web import web
 
 if TYPE_CHECKING:
@@ -50,6 +54,8 @@ app.command("web")(web)
 app.add_typer(policy_app, name="policy")
 app.add_typer(models_app, name="models")
 app.add_typer(skills_app, name="skills")
+app.add_typer(runs_app, name="runs")
+app.add_typer(schedules_app, name="schedules")
 app.add_typer(mcp_app, name="mcp")
 
 SandboxOpt = Annotated[str | None, typer.Option(
@@ -106,8 +112,20 @@ def run(
     token: TokenOpt = None,
     sandbox: SandboxOpt = None,
     budget: BudgetOpt = None,
+    background: Annotated[bool, typer.Option("--background", help="Queue the task as a run and return at once: a "
+                                             "`cowork serve` on the store starts it (docs/automation.md).")] = False,
+    approvals: ApprovalsOpt = "wait",
+    approval_timeout: ApprovalTimeoutOpt = 1800.0,
+    allow: AllowOpt = None,
 ) -> None:
-    """Run one task to completion in a workspace, streaming what the agent does."""
+    """Run one task to completion in a workspace, streaming what the agent does (or, with
+    --background, queue it as a run)."""
+    if background:
+        _run_background(task, dir, model, mode, yes, read_only, plan or dry_run, continue_, session, json_lines,
+                        server, token, approvals, approval_timeout, allow or [])
+        return
+    if allow or approvals != "wait" or approval_timeout != 1800.0:
+        raise _usage_error("--approvals, --approval-timeout and --allow are for --background runs")
     settings = engine_settings(sandbox, budget, server)
     mode = chosen_mode(_check_mode(mode), yes, read_only)
     plan_mode = None  # with --plan/--dry-run: the mode an approved plan is carried out in
@@ -127,6 +145,37 @@ def run(
     code = asyncio.run(_run(task, workspace, model, base_url, mode, json_lines, continue_, session, server, token,
                             settings, plan_mode=plan_mode, dry_run=dry_run))
     raise typer.Exit(code)
+
+
+def _run_background(task: str, dir: Path | None, model: str | None, mode: str | None, yes: bool, read_only: bool,
+                    plan: bool, continue_: bool, session: str | None, json_lines: bool, server: str | None,
+                    token: str | None, approvals: str, approval_timeout: float, allow: list[str]) -> None:
+    """``cowork run --background``: ``run/submit`` and return."""
+    from .follow import choose_session
+
+    if plan:
+        raise _usage_error("--plan and --dry-run need a person to approve the plan: not with --background")
+    if continue_ and session:
+        raise _usage_error("use --continue or --session, not both")
+    if not task.strip():
+        raise _usage_error("the task is empty")
+    mode = chosen_mode(_check_mode(mode), yes, read_only)
+    workspace = workspace_of(dir)
+    if not workspace.is_dir():
+        raise _usage_error(f"workspace {workspace} is not an existing folder")
+    check_approvals(approvals)
+
+    async def work(client: Any) -> Any:
+        session_id = session
+        if continue_:
+            chosen = await choose_session(client, workspace, None, None, True, None)
+            if chosen is None:
+                raise _usage_error(f"no session to continue in {workspace}")
+            session_id = chosen[0].id
+        return await submit_run(client, workspace, task, model=model, mode=mode, session_id=session_id,
+                                approvals=approvals, approval_timeout=approval_timeout, allow=allow)
+
+    say_submitted(_with_client(work, server, token), server, json_lines)
 
 
 async def _run(task: str, workspace: Path, model: str | None, base_url: str | None, mode: str | None,

@@ -30,13 +30,14 @@ from .events import (
     utc_now,
 )
 from .items import AssistantMessage, ErrorItem, Item, PolicyDecision, Reasoning, ToolCall, ToolCallStatus, UserMessage
+from .runs import ENDED_RUN_STATES, RunApprovals, RunInfo, RunReason, RunState
 from .sessions import Mode, SessionInfo, SessionStatus
 
 __all__ = [
     "ApprovalDecision", "ApprovalRequested", "ApprovalResolved", "AssistantMessage", "CheckpointCreated",
     "CheckpointInfo", "CheckpointRestored", "CheckpointStats", "ErrorInfo", "FileChange", "NotRestored", "TurnRewound",
     "ErrorItem", "Event", "EventAdapter", "HookRan", "Item", "ItemCompleted", "ItemDelta", "ItemStarted",
-    "Mode", "PolicyDecision", "Reasoning", "SessionInfo", "SessionStatus", "StopReason", "ToolCall", "ToolCallStatus",
+    "Mode", "PolicyDecision", "Reasoning", "ENDED_RUN_STATES", "RunApprovals", "RunInfo", "RunReason", "RunState", "SessionInfo", "SessionStatus", "StopReason", "ToolCall", "ToolCallStatus",
     "TurnCompleted", "TurnFailed", "TurnInterrupted", "TurnStarted", "TurnWarning", "Usage", "UserMessage",
     "is_terminal", "utc_now",
 ]

@@ -21,6 +21,8 @@ from pydantic.alias_generators import to_camel
 from .checkpoints import CheckpointInfo, FileChange, NotRestored, RestoreTarget
 from .events import ApprovalDecision
 from .items import ToolCall
+from .runs import RunApprovals, RunInfo, RunState
+from .schedules import Missed, Overlap, ScheduleFire, ScheduleInfo, Trigger
 from .sessions import Mode, SessionInfo
 
 PROTOCOL_VERSION = "1"
@@ -584,6 +586,97 @@ class ServerStatusResult(Wire):
     checks: list[HealthCheck] = Field(description="The local checks of `cowork doctor` (no network).")
 
 
+# -- runs (docs/automation.md) -----------------------------------------------------------------
+
+MAX_RUN_RULES = 100
+"""Most pre-granted rules (``allow``) one run may carry."""
+
+
+class RunSubmitParams(Wire):
+    workspace: PathText = Field(description="Absolute path of an existing folder.")
+    prompt: str = Field(min_length=1, max_length=MAX_TEXT_CHARS, description="What the run's turn is asked to do.")
+    model: ModelName | None = Field(default=None, description="'provider:model'; default: the server's default model.")
+    mode: Mode | None = Field(default=None, description="The mode of a new session (default: default).")
+    title: Title | None = Field(default=None, description="A new session's title (default: the prompt's start).")
+    session_id: Id | None = Field(default=None, description="Continue this session (of the same workspace) "
+                                  "instead of starting a new one.")
+    approvals: RunApprovals = Field(default="wait", description="What happens to a call the policy asks about "
+                                    "(docs/automation.md): deny at once, or wait up to approvalTimeout.")
+    approval_timeout: float = Field(default=1800.0, ge=0, le=7 * 86400,
+                                    description="Seconds a `wait` approval stays pending before it is denied.")
+    allow: list[Annotated[str, Field(min_length=1, max_length=1000)]] = Field(
+        default_factory=list, max_length=MAX_RUN_RULES,
+        description="Pre-granted \"always in this session\" patterns (`bash:git status`, `write`, `path:docs/**`, "
+                    "`web_fetch:example.com`): calls they cover run without asking.")
+
+
+class RunResult(Wire):
+    run: RunInfo
+
+
+class RunIdParams(Wire):
+    run_id: Id
+
+
+class RunListParams(Wire):
+    workspace: PathText | None = Field(default=None, description="Only runs of this workspace.")
+    states: list[RunState] = Field(default_factory=list, max_length=7, description="Only runs in these states.")
+    limit: int = Field(default=50, ge=1, le=500)
+
+
+class RunListResult(Wire):
+    runs: list[RunInfo] = Field(description="Newest first.")
+
+
+# -- schedules (docs/automation.md) ------------------------------------------------------------
+
+
+class ScheduleCreateParams(Wire):
+    workspace: PathText = Field(description="Absolute path of an existing folder.")
+    prompt: str = Field(min_length=1, max_length=MAX_TEXT_CHARS, description="What each run is asked to do.")
+    trigger: Trigger = Field(description="{cron, timezone} | {every} (seconds) | {at} (an aware time).")
+    model: ModelName | None = Field(default=None, description="'provider:model'; default: the server's default model.")
+    mode: Mode = "default"
+    overlap: Overlap = Field(default="skip", description="A fire while the previous run still goes: skip, queue, cancel.")
+    missed: Missed = Field(default="once", description="Fires missed while no server ran: skip, once, each.")
+    approvals: RunApprovals = Field(default="wait", description="Each run's approval policy (as run/submit).")
+    approval_timeout: float = Field(default=1800.0, ge=0, le=7 * 86400)
+    allow: list[Annotated[str, Field(min_length=1, max_length=1000)]] = Field(
+        default_factory=list, max_length=MAX_RUN_RULES, description="Pre-granted patterns of each run (as run/submit).")
+    session: Literal["new", "continue"] = Field(default="new", description="Each run in a new session, or all in one.")
+    enabled: bool = True
+
+
+class ScheduleResult(Wire):
+    schedule: ScheduleInfo
+
+
+class ScheduleIdParams(Wire):
+    schedule_id: Id
+
+
+class ScheduleListParams(Wire):
+    workspace: PathText | None = Field(default=None, description="Only schedules of this workspace.")
+
+
+class ScheduleListResult(Wire):
+    schedules: list[ScheduleInfo] = Field(description="Oldest first.")
+
+
+class ScheduleUpdateParams(Wire):
+    schedule_id: Id
+    enabled: bool = Field(description="false pauses the schedule; true resumes it (counting from now).")
+
+
+class ScheduleHistoryParams(Wire):
+    schedule_id: Id
+    limit: int = Field(default=50, ge=1, le=500)
+
+
+class ScheduleHistoryResult(Wire):
+    fires: list[ScheduleFire] = Field(description="Newest first.")
+
+
 METHODS: dict[str, Method] = {
     "initialize": Method(InitializeParams, InitializeResult, False, "Open the connection; must come first."),
     "session/create": Method(SessionCreateParams, SessionResult, True, "Create a session in a workspace."),
@@ -628,6 +721,17 @@ METHODS: dict[str, Method] = {
     "keys/set": Method(KeySetParams, Empty, True, "Store a provider's API key (encrypted; never shown back)."),
     "keys/remove": Method(KeyParams, KeyRemoveResult, True, "Forget a provider's stored API key."),
     "server/status": Method(Empty, ServerStatusResult, False, "Version, sandbox, store and the local doctor checks."),
+    "run/submit": Method(RunSubmitParams, RunResult, True, "Queue a run (a turn started without a person); returns at once."),
+    "run/list": Method(RunListParams, RunListResult, False, "Runs, newest first."),
+    "run/get": Method(RunIdParams, RunResult, False, "One run and where it stands."),
+    "run/cancel": Method(RunIdParams, RunResult, True, "Cancel a queued or running run."),
+    "schedule/create": Method(ScheduleCreateParams, ScheduleResult, True, "Create a schedule that starts runs."),
+    "schedule/list": Method(ScheduleListParams, ScheduleListResult, False, "Schedules with their next fire times."),
+    "schedule/get": Method(ScheduleIdParams, ScheduleResult, False, "One schedule."),
+    "schedule/update": Method(ScheduleUpdateParams, ScheduleResult, True, "Pause or resume a schedule."),
+    "schedule/delete": Method(ScheduleIdParams, Empty, True, "Remove a schedule (its runs stay)."),
+    "schedule/run": Method(ScheduleIdParams, RunResult, True, "Start one run of a schedule now."),
+    "schedule/history": Method(ScheduleHistoryParams, ScheduleHistoryResult, False, "A schedule's fires and their runs."),
 }
 
 EVENT_NOTIFICATION = "event"

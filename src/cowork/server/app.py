@@ -26,6 +26,7 @@ from fastapi import FastAPI, WebSocket
 
 from .. import __version__
 from ..engine import Runtime
+from ..jobs import RunLimits, Runs, Scheduler
 from ..providers.redaction import install_log_redaction
 from . import rest, webui
 from ..mcp.host import HttpEndpoint
@@ -38,21 +39,33 @@ log = logging.getLogger(__name__)
 
 
 def create_app(runtime: Runtime, auth: Auth | None = None, *, close_runtime: bool = False,
-               hosts: HostPolicy | None = None) -> FastAPI:
+               hosts: HostPolicy | None = None, runs: Runs | None = None,
+               scheduler: Scheduler | None = None) -> FastAPI:
     """The app over ``runtime``. ``auth`` defaults to a loopback server (no token needed);
     ``close_runtime`` closes the runtime when the app shuts down; ``hosts`` says which ``Host``
     headers name this server (default: a loopback bind and ``$COWORK_ALLOWED_HOSTS``; see
-    :mod:`.guard`). Raises ValueError for a malformed ``COWORK_ALLOWED_HOSTS``."""
+    :mod:`.guard`); ``runs``: the run queue, dispatched while the app runs when it dispatches
+    (default: one that only queues, for a server that stops with its command); ``scheduler``:
+    the schedules, fired while the app runs when it dispatches (default: one that never fires). Raises
+    ValueError for a malformed ``COWORK_ALLOWED_HOSTS``."""
     auth = auth or Auth(require_token=False)
     hosts = hosts or HostPolicy.for_bind("127.0.0.1")
-    service = Service(runtime)
+    runs = runs or Runs(runtime, dispatch=False)
+    scheduler = scheduler or Scheduler(runs, dispatch=False)
+    service = Service(runtime, runs, scheduler)
     mcp_endpoint = _mcp_endpoint(auth)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         threading.Thread(target=_warm_imports, name="cowork warm imports", daemon=True).start()
-        async with mcp_endpoint.running():  # MCP sessions end (and their clients close) before the runtime
-            yield
+        await runs.start()
+        await scheduler.start()
+        try:
+            async with mcp_endpoint.running():  # MCP sessions end (and their clients close) before the runtime
+                yield
+        finally:
+            await scheduler.close()
+            await runs.close()  # before the runtime: its turns' ends are settled at the next start
         if close_runtime:
             await runtime.close()
 
@@ -152,7 +165,9 @@ class _Server(uvicorn.Server):
 async def serve(runtime: Runtime, sock: socket.socket, auth: Auth, on_ready: Callable[[str], None]) -> None:
     """Serve until SIGINT/SIGTERM, then close the runtime (running turns are journaled as
     interrupted; turns waiting for an approval are kept)."""
-    app = create_app(runtime, auth, close_runtime=True, hosts=HostPolicy.for_bind(sock.getsockname()[0]))
+    runs = Runs(runtime, limits=RunLimits.from_env())
+    app = create_app(runtime, auth, close_runtime=True, hosts=HostPolicy.for_bind(sock.getsockname()[0]),
+                     runs=runs, scheduler=Scheduler(runs))
     server = _Server(_config(app), app)
     on_ready(url_of(sock))
     await server.serve(sockets=[sock])
@@ -176,9 +191,10 @@ class InProcessServer:
     _task: asyncio.Task[None]
 
     @classmethod
-    async def start(cls, runtime: Runtime, auth: Auth | None = None) -> InProcessServer:
+    async def start(cls, runtime: Runtime, auth: Auth | None = None, runs: Runs | None = None,
+                    scheduler: Scheduler | None = None) -> InProcessServer:
         sock = bind("127.0.0.1", 0)
-        app = create_app(runtime, auth)
+        app = create_app(runtime, auth, runs=runs, scheduler=scheduler)
         server = _Embedded(_config(app), app)
         task = asyncio.create_task(server.serve(sockets=[sock]), name="cowork server")
         while not server.started:

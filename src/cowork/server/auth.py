@@ -134,7 +134,7 @@ def bearer(header: str | None) -> str | None:
 def redact(obj: BaseModel | dict[str, Any], workspaces: set[str]) -> dict[str, Any]:
     """A JSON-ready copy of a session, event or result without workspace paths and the person's
     words: ``text`` of ``turn.started`` and of ``user_message`` items, session titles (they are
-    taken from the first message), the ``reason`` of ``approval.resolved`` and the ``output`` and
+    taken from the first message), a run's ``prompt``, the ``reason`` of ``approval.resolved`` and the ``output`` and
     ``summary`` of a denied ``tool_call`` item (both carry the reason a person gave when denying), and every
     occurrence of a workspace path."""
     data = obj.model_dump(mode="json") if isinstance(obj, BaseModel) else obj
@@ -162,6 +162,8 @@ def _blank(value: Any) -> Any:
             out["workspace"] = REDACTED
         if "title" in out and isinstance(out.get("title"), str) and "last_seq" in out:  # a session
             out["title"] = REDACTED
+        if "prompt" in out and "approvals" in out and isinstance(out["prompt"], str):  # a run: the person's words
+            out["prompt"] = REDACTED
         if "path" in out and "sessionCount" in out:  # a workspace entry
             out["path"] = REDACTED
         return out

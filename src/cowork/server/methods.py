@@ -29,6 +29,7 @@ from ..engine import (
 from ..engine.approvals import PlanAnswer
 from ..engine.ids import complete_ids
 from ..policy import load_policy
+from ..jobs import Runs, Scheduler
 from ..policy.modes import policy_mode
 from ..protocol import rpc
 from ..protocol.rpc import ErrorCode, RpcError
@@ -71,8 +72,10 @@ def _text(parts: list[rpc.TextInput]) -> str:
 class Service:
     """One per server: the method handlers, plus redaction for read-only callers."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, runs: Runs | None = None, scheduler: Scheduler | None = None) -> None:
         self.runtime = runtime
+        self.runs = runs or Runs(runtime, dispatch=False)
+        self.scheduler = scheduler or Scheduler(self.runs, dispatch=False)
         self._handlers: dict[str, Callable[[Any, Caller], Awaitable[BaseModel]]] = {
             "session/create": self.session_create,
             "session/list": self.session_list,
@@ -105,6 +108,17 @@ class Service:
             "keys/set": self.keys_set,
             "keys/remove": self.keys_remove,
             "server/status": self.server_status,
+            "run/submit": self.run_submit,
+            "run/list": self.run_list,
+            "run/get": self.run_get,
+            "run/cancel": self.run_cancel,
+            "schedule/create": self.schedule_create,
+            "schedule/list": self.schedule_list,
+            "schedule/get": self.schedule_get,
+            "schedule/update": self.schedule_update,
+            "schedule/delete": self.schedule_delete,
+            "schedule/run": self.schedule_run,
+            "schedule/history": self.schedule_history,
         }
 
     async def call(self, method: str, params: BaseModel, caller: Caller) -> dict[str, Any]:
@@ -200,6 +214,63 @@ class Service:
             rpc.ApprovalAnswer(approval_id=i, answered=e is None, error=e)
             for i, e in zip(p.approval_ids or [], errors, strict=True)
         ])
+
+    # -- runs (cowork.jobs) ----------------------------------------------------------------------
+
+    async def run_submit(self, p: rpc.RunSubmitParams, caller: Caller) -> rpc.RunResult:
+        if not Path(p.workspace).is_absolute():
+            raise RpcError(ErrorCode.INVALID_PARAMS, f"workspace must be an absolute path, not {p.workspace!r}")
+        if not Path(p.workspace).is_dir():
+            raise RpcError(ErrorCode.NOT_FOUND, f"workspace {p.workspace} is not an existing folder")
+        if p.model:
+            self.runtime.model(p.model)  # fail now on a missing key, not when the run starts
+        run = await self.runs.submit(Path(p.workspace), p.prompt, model=p.model, mode=p.mode, title=p.title,
+                                     session_id=p.session_id, approvals=p.approvals,
+                                     approval_timeout=p.approval_timeout, allow=p.allow)
+        return rpc.RunResult(run=run)
+
+    async def run_list(self, p: rpc.RunListParams, caller: Caller) -> rpc.RunListResult:
+        workspace = str(Path(p.workspace).resolve()) if p.workspace else None
+        return rpc.RunListResult(runs=await self.runs.list(workspace=workspace, states=list(p.states), limit=p.limit))
+
+    async def run_get(self, p: rpc.RunIdParams, caller: Caller) -> rpc.RunResult:
+        return rpc.RunResult(run=await self.runs.get(p.run_id))
+
+    async def run_cancel(self, p: rpc.RunIdParams, caller: Caller) -> rpc.RunResult:
+        return rpc.RunResult(run=await self.runs.cancel(p.run_id))
+
+    async def schedule_create(self, p: rpc.ScheduleCreateParams, caller: Caller) -> rpc.ScheduleResult:
+        if not Path(p.workspace).is_absolute():
+            raise RpcError(ErrorCode.INVALID_PARAMS, f"workspace must be an absolute path, not {p.workspace!r}")
+        if not Path(p.workspace).is_dir():
+            raise RpcError(ErrorCode.NOT_FOUND, f"workspace {p.workspace} is not an existing folder")
+        if p.model:
+            self.runtime.model(p.model)
+        schedule = await self.scheduler.create(
+            Path(p.workspace), p.prompt, p.trigger.model_dump(mode="json"), model=p.model, mode=p.mode,
+            overlap=p.overlap, missed=p.missed, approvals=p.approvals, approval_timeout=p.approval_timeout,
+            allow=p.allow, session=p.session, enabled=p.enabled)
+        return rpc.ScheduleResult(schedule=schedule)
+
+    async def schedule_list(self, p: rpc.ScheduleListParams, caller: Caller) -> rpc.ScheduleListResult:
+        workspace = str(Path(p.workspace).resolve()) if p.workspace else None
+        return rpc.ScheduleListResult(schedules=await self.scheduler.list(workspace))
+
+    async def schedule_get(self, p: rpc.ScheduleIdParams, caller: Caller) -> rpc.ScheduleResult:
+        return rpc.ScheduleResult(schedule=await self.scheduler.get(p.schedule_id))
+
+    async def schedule_update(self, p: rpc.ScheduleUpdateParams, caller: Caller) -> rpc.ScheduleResult:
+        return rpc.ScheduleResult(schedule=await self.scheduler.set_enabled(p.schedule_id, p.enabled))
+
+    async def schedule_delete(self, p: rpc.ScheduleIdParams, caller: Caller) -> rpc.Empty:
+        await self.scheduler.delete(p.schedule_id)
+        return rpc.Empty()
+
+    async def schedule_run(self, p: rpc.ScheduleIdParams, caller: Caller) -> rpc.RunResult:
+        return rpc.RunResult(run=await self.scheduler.run_now(p.schedule_id))
+
+    async def schedule_history(self, p: rpc.ScheduleHistoryParams, caller: Caller) -> rpc.ScheduleHistoryResult:
+        return rpc.ScheduleHistoryResult(fires=await self.scheduler.history(p.schedule_id, p.limit))
 
     # -- providers' keys, status ---------------------------------------------------------------
 

@@ -31,7 +31,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from pydantic import Field
 
 from .. import __version__
-from ..protocol import Mode, rpc
+from ..protocol import Mode, RunState, rpc
 from ..protocol.checkpoints import RestoreTarget
 from ..protocol.rpc import ErrorCode, RpcError
 from ..protocol.schema import protocol_json_schema
@@ -272,6 +272,70 @@ async def remove_provider_key(provider: str, svc: Svc, who: Who) -> dict[str, An
 @api.get("/status", response_model=rpc.ServerStatusResult)
 async def server_status(svc: Svc, who: Who) -> dict[str, Any]:
     return await svc.call("server/status", rpc.Empty(), who)
+
+
+@api.post("/runs", status_code=201, response_model=rpc.RunResult)
+async def submit_run(body: rpc.RunSubmitParams, svc: Svc, who: Who) -> dict[str, Any]:
+    return await svc.call("run/submit", body, who)
+
+
+@api.get("/runs", response_model=rpc.RunListResult)
+async def list_runs(svc: Svc, who: Who, workspace: str | None = None,
+                    state: Annotated[list[RunState] | None, Query(max_length=7)] = None,
+                    limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict[str, Any]:
+    return await svc.call("run/list", rpc.RunListParams(workspace=workspace, states=state or [], limit=limit), who)
+
+
+@api.get("/runs/{run_id}", response_model=rpc.RunResult)
+async def get_run(run_id: str, svc: Svc, who: Who) -> dict[str, Any]:
+    return await svc.call("run/get", rpc.RunIdParams(run_id=run_id), who)
+
+
+@api.post("/runs/{run_id}/cancel", response_model=rpc.RunResult)
+async def cancel_run(run_id: str, svc: Svc, who: Who) -> dict[str, Any]:
+    return await svc.call("run/cancel", rpc.RunIdParams(run_id=run_id), who)
+
+
+class SchedulePatch(rpc.Wire):
+    enabled: bool
+
+
+@api.post("/schedules", status_code=201, response_model=rpc.ScheduleResult)
+async def create_schedule(body: rpc.ScheduleCreateParams, svc: Svc, who: Who) -> dict[str, Any]:
+    return await svc.call("schedule/create", body, who)
+
+
+@api.get("/schedules", response_model=rpc.ScheduleListResult)
+async def list_schedules(svc: Svc, who: Who, workspace: str | None = None) -> dict[str, Any]:
+    return await svc.call("schedule/list", rpc.ScheduleListParams(workspace=workspace), who)
+
+
+@api.get("/schedules/{schedule_id}", response_model=rpc.ScheduleResult)
+async def get_schedule(schedule_id: str, svc: Svc, who: Who) -> dict[str, Any]:
+    return await svc.call("schedule/get", rpc.ScheduleIdParams(schedule_id=schedule_id), who)
+
+
+@api.patch("/schedules/{schedule_id}", response_model=rpc.ScheduleResult)
+async def update_schedule(schedule_id: str, body: SchedulePatch, svc: Svc, who: Who) -> dict[str, Any]:
+    return await svc.call("schedule/update", rpc.ScheduleUpdateParams(schedule_id=schedule_id, enabled=body.enabled),
+                          who)
+
+
+@api.delete("/schedules/{schedule_id}", status_code=204)
+async def delete_schedule(schedule_id: str, svc: Svc, who: Who) -> Response:
+    await svc.call("schedule/delete", rpc.ScheduleIdParams(schedule_id=schedule_id), who)
+    return Response(status_code=204)
+
+
+@api.post("/schedules/{schedule_id}/run", status_code=201, response_model=rpc.RunResult)
+async def run_schedule(schedule_id: str, svc: Svc, who: Who) -> dict[str, Any]:
+    return await svc.call("schedule/run", rpc.ScheduleIdParams(schedule_id=schedule_id), who)
+
+
+@api.get("/schedules/{schedule_id}/history", response_model=rpc.ScheduleHistoryResult)
+async def schedule_history(schedule_id: str, svc: Svc, who: Who,
+                           limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict[str, Any]:
+    return await svc.call("schedule/history", rpc.ScheduleHistoryParams(schedule_id=schedule_id, limit=limit), who)
 
 
 @api.get("/tools", response_model=rpc.ToolsListResult)

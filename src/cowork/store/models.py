@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -110,6 +111,84 @@ class TurnLeaseRow(Base):
     owner: Mapped[str] = mapped_column(String(200))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     attempt: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class RunRow(Base):
+    """A run: a turn started without a person at the keyboard (see :mod:`cowork.jobs.runs`).
+
+    ``state``: queued | running | completed | failed | cancelled | interrupted (``waiting_for_approval``
+    is not stored: it is a running run whose turn waits on an approval). ``reason``: why it started
+    (person | schedule | webhook), ``trigger`` what started it (a schedule's or hook's id).
+    ``approvals``: deny | wait, ``approval_timeout``: seconds a ``wait`` approval stays pending.
+    ``owner``: the server that claimed it; ``cancel_requested``: a cancel reached it while it ran.
+    """
+
+    __tablename__ = "runs"
+    __table_args__ = (Index("ix_runs_state_created", "state", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"), index=True)
+    workspace: Mapped[str] = mapped_column(Text)
+    prompt: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(String(20))
+    trigger: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    approvals: Mapped[str] = mapped_column(String(10))
+    approval_timeout: Mapped[float] = mapped_column(Float, default=0.0)
+    turn_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    owner: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    cancel_requested: Mapped[bool] = mapped_column(default=False)
+    stop_reason: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    result: Mapped[str | None] = mapped_column(Text, nullable=True)
+    warnings: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class ScheduleRow(Base):
+    """A schedule (see :mod:`cowork.jobs.schedules`): what its runs do (``prompt``, ``model``,
+    ``mode``, approvals) and when (``trigger``: the protocol's trigger as JSON). ``next_fire_at``:
+    when it is next due (null: paused or done); ``last_fire_at``: the newest fire time dealt with."""
+
+    __tablename__ = "schedules"
+    __table_args__ = (Index("ix_schedules_due", "enabled", "next_fire_at"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workspace: Mapped[str] = mapped_column(Text)
+    prompt: Mapped[str] = mapped_column(Text)
+    model: Mapped[str | None] = mapped_column(Text, nullable=True)
+    mode: Mapped[str] = mapped_column(String(20))
+    trigger: Mapped[dict[str, Any]] = mapped_column(JSON)
+    overlap: Mapped[str] = mapped_column(String(10))
+    missed: Mapped[str] = mapped_column(String(10))
+    approvals: Mapped[str] = mapped_column(String(10))
+    approval_timeout: Mapped[float] = mapped_column(Float)
+    allow: Mapped[list[str]] = mapped_column(JSON, default=list)
+    session: Mapped[str] = mapped_column(String(10))
+    session_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    enabled: Mapped[bool] = mapped_column(default=True)
+    anchor: Mapped[datetime] = mapped_column(UTCDateTime())  # ``every`` counts from here
+    next_fire_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_fire_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ScheduleFireRow(Base):
+    """One fire of a schedule, keyed on (schedule, fire time): inserting it is how a server takes
+    the fire, so a restart or a second server never fires it twice. ``run_id``: the run it
+    started; ``skipped``: why not (missed, overlap)."""
+
+    __tablename__ = "schedule_fires"
+
+    schedule_id: Mapped[str] = mapped_column(ForeignKey("schedules.id", ondelete="CASCADE"), primary_key=True)
+    scheduled_for: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    run_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    skipped: Mapped[str | None] = mapped_column(Text, nullable=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class EventRow(Base):

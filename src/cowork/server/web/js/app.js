@@ -7,6 +7,7 @@ import { html, render, useState, useEffect } from '../vendor/preact.js';
 import { Client } from './rpc.js';
 import { useRoute, navigate } from './router.js';
 import { SessionList, NewSession } from './sessions.js';
+import { RunList } from './runs.js';
 import { SessionView } from './session.js';
 import { Settings } from './settings.js';
 import { TokenPrompt } from './auth.js';
@@ -91,6 +92,7 @@ function App({ client }) {
       <aside id="sidebar" class="sidebar">
         ${client.capabilities ? html`<${SessionList} client=${client} connected=${connected} bump=${bump}
           currentId=${route.name === 'session' ? route.sessionId : null} />` : null}
+        ${client.capabilities ? html`<${RunList} client=${client} connected=${connected} />` : null}
       </aside>
       <div id="main" class="main" tabindex="-1">${main}</div>
     </div>

@@ -1,0 +1,44 @@
+"""Runs in the browser: a background run that waits for a person shows in the sidebar as
+"waiting for you", its session's approval card answers it and the run completes; a queued run is
+cancelled from the sidebar and never starts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fakemodel import FakeModelServer, reply, text, tool_call
+from web_support import Cowork, shot, tid
+
+RUN = tid("run-item")
+
+
+def test_a_waiting_run_is_answered_in_its_session_and_a_queued_one_is_cancelled(
+        cowork: Cowork, fake: FakeModelServer, workspace: Path, new_page) -> None:
+    fake.script(reply(tool_call("write", {"path": "report.md", "content": "# Weekly\n"})),
+                reply(text("I wrote report.md.")))
+    made = cowork.rest("POST", "/runs", json={"workspace": str(workspace), "prompt": "Write the weekly report",
+                                              "approvals": "wait", "approvalTimeout": 600})
+    assert made.status_code == 201, made.text
+    first = made.json()["run"]
+    second = cowork.rest("POST", "/runs", json={"workspace": str(workspace), "prompt": "Then tidy up",
+                                                "approvals": "deny"}).json()["run"]
+
+    page = new_page(cowork.url + "/")
+    waiting = page.wait_for_selector(f'{RUN}[data-run-id="{first["id"]}"][data-state="waiting_for_approval"]')
+    assert "waiting for you" in waiting.text_content()
+    assert page.get_attribute(f'{RUN}[data-run-id="{second["id"]}"]', "data-state") == "queued"
+    page.wait_for_selector(f'{tid("session-item")}[data-session-id="{first["session_id"]}"] {tid("session-waiting")}')
+    shot(page, "runs")
+
+    page.click(f'{RUN}[data-run-id="{second["id"]}"] {tid("run-cancel")}')  # the queued one never starts
+    page.wait_for_selector(f'{RUN}[data-run-id="{second["id"]}"][data-state="cancelled"]')
+
+    waiting.query_selector("a").click()
+    page.wait_for_url(f"**/sessions/{first['session_id']}")
+    page.wait_for_selector(f'{tid("approval-card", state="pending")}[aria-label="approval: write"] '
+                           f'{tid("approval-once")}').click()
+    page.wait_for_selector(f'{RUN}[data-run-id="{first["id"]}"][data-state="completed"]', timeout=15_000)
+    assert (workspace / "report.md").read_text() == "# Weekly\n"
+    run = cowork.rest("GET", f"/runs/{first['id']}").json()["run"]
+    assert run["state"] == "completed" and run["result"] == "I wrote report.md."
+    assert cowork.rest("GET", f"/runs/{second['id']}").json()["run"]["turn_id"] is None
