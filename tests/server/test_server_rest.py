@@ -103,6 +103,8 @@ async def test_health_schema_openapi(server, api):
         ("/api/v1/schedules", "GET"), ("/api/v1/schedules", "POST"), ("/api/v1/schedules/{schedule_id}", "GET"),
         ("/api/v1/schedules/{schedule_id}", "PATCH"), ("/api/v1/schedules/{schedule_id}", "DELETE"),
         ("/api/v1/schedules/{schedule_id}/run", "POST"), ("/api/v1/schedules/{schedule_id}/history", "GET"),
+        ("/api/v1/webhooks", "GET"), ("/api/v1/webhooks", "POST"), ("/api/v1/webhooks/{webhook_id}", "DELETE"),
+        ("/api/v1/webhooks/{webhook_id}/rotate", "POST"),
     }
     assert paths == expected, paths ^ expected
 

@@ -31,6 +31,7 @@ from .mcp import mcp_app
 from .runs import AllowOpt, ApprovalTimeoutOpt, ApprovalsOpt, check_approvals, say_submitted
 from .runs import app as runs_app
 from .schedules import app as schedules_app
+from .webhooks import app as webhooks_app
 from .runs import submit as submit_run
 from .web import web
 
@@ -56,6 +57,7 @@ app.add_typer(models_app, name="models")
 app.add_typer(skills_app, name="skills")
 app.add_typer(runs_app, name="runs")
 app.add_typer(schedules_app, name="schedules")
+app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(mcp_app, name="mcp")
 
 SandboxOpt = Annotated[str | None, typer.Option(

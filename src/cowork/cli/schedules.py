@@ -7,16 +7,16 @@ without ``--server`` manage them in the store through a server in their own proc
 
 from __future__ import annotations
 
-import os
 import re
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.table import Table
 
+from .._util.timezones import local_zone
 from .common import out, usage_error, with_client
 from .options import ServerOpt, TokenOpt, workspace_of
 from .runs import AllowOpt, ApprovalTimeoutOpt, ApprovalsOpt, check_approvals
@@ -27,28 +27,6 @@ app = typer.Typer(help="Schedules: start runs on a cron expression, every N minu
 IdArg = Annotated[str, typer.Argument(help="Schedule id or a unique prefix of one.")]
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)?\s*$")
 _UNITS = {None: 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
-
-
-def local_zone() -> str:
-    """The IANA name of this machine's time zone: ``$TZ``, the ``/etc/localtime`` link, or
-    ``/etc/timezone``; ``UTC`` when none names one."""
-    candidates = [os.environ.get("TZ", "").lstrip(":")]
-    link = Path("/etc/localtime")
-    if link.is_symlink():
-        target = str(link.resolve())
-        candidates.append(target.split("zoneinfo/", 1)[1] if "zoneinfo/" in target else "")
-    try:
-        candidates.append(Path("/etc/timezone").read_text().strip())
-    except OSError:
-        pass
-    for name in candidates:
-        if name:
-            try:
-                ZoneInfo(name)
-                return name
-            except (ZoneInfoNotFoundError, ValueError):
-                continue
-    return "UTC"
 
 
 def parse_duration(text: str) -> float:

@@ -4,5 +4,6 @@ the server gives it the runtime."""
 
 from .runs import POLICY, RunLimits, Runs
 from .schedules import Scheduler
+from .webhooks import Webhooks
 
-__all__ = ["POLICY", "RunLimits", "Runs", "Scheduler"]
+__all__ = ["POLICY", "RunLimits", "Runs", "Scheduler", "Webhooks"]

@@ -36,6 +36,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from cronsim import CronSim, CronSimError
 from pydantic import TypeAdapter, ValidationError
 
+from .._util.timezones import local_zone
 from ..config import cowork_home
 from ..policy import MODES
 from ..policy.rules import session_rule
@@ -43,11 +44,13 @@ from ..policy.workspaces import check_workspace
 from ..protocol import RunInfo, utc_now
 from ..protocol.schedules import AtTrigger, CronTrigger, EveryTrigger, ScheduleFire, ScheduleInfo, Trigger
 from ..providers import parse_model
-from ..store import new_id
+from ..store import NotFound, new_id
 from ..store import runs as run_records
 from ..store import schedules as records
 from ..store.models import ScheduleFireRow, ScheduleRow
+from . import templates
 from .runs import Runs
+from .templates import PreviousRun
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +183,7 @@ class Scheduler:
             raise ValueError(f"{parsed.at.isoformat()} is in the past")
         if not prompt.strip():
             raise ValueError("the prompt is empty")
+        templates.check(prompt)
         for name, value, allowed in (("overlap", overlap, ("skip", "queue", "cancel")),
                                      ("missed", missed, ("skip", "once", "each")),
                                      ("approvals", approvals, ("deny", "wait")), ("session", session, ("new", "continue")),
@@ -306,7 +310,8 @@ class Scheduler:
                 await self.runs.cancel(previous.id)
             note = (note + "; " if note else "") + f"cancelled the previous run {going[0].id} ('cancel' policy)"
         try:
-            run = await self.runs.submit(Path(row.workspace), row.prompt, model=row.model, mode=row.mode,
+            prompt = await self._prompt(row, t)
+            run = await self.runs.submit(Path(row.workspace), prompt, model=row.model, mode=row.mode,
                                          session_id=row.session_id if row.session == "continue" else None,
                                          approvals=row.approvals, approval_timeout=row.approval_timeout,
                                          allow=list(row.allow or []), reason="schedule", trigger=row.id)
@@ -317,6 +322,22 @@ class Scheduler:
             await records.update_schedule(self.store, row.id, session_id=run.session_id)
         await records.set_fire(self.store, row.id, t, run_id=run.id, note=note)
         return run
+
+    async def _prompt(self, row: ScheduleRow, t: datetime) -> str:
+        """The schedule's prompt template rendered for the fire at ``t`` (:mod:`.templates`)."""
+        if "{" not in row.prompt:
+            return row.prompt
+        zone = ZoneInfo(getattr(parse_trigger(row.trigger), "timezone", None) or local_zone())
+        prev = None
+        for fire in await records.fires(self.store, row.id, 20):  # the newest earlier fire that started a run
+            if fire.run_id and fire.scheduled_for < t:
+                try:
+                    state = (await run_records.get_run(self.store, fire.run_id)).state
+                except NotFound:  # its session was deleted since
+                    state = "deleted"
+                prev = PreviousRun(fire.scheduled_for.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z"), state)
+                break
+        return templates.render(row.prompt, templates.variables(t, zone, row.workspace, prev))
 
     def _info(self, row: ScheduleRow) -> ScheduleInfo:
         trigger = parse_trigger(row.trigger)

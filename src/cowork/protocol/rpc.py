@@ -23,6 +23,7 @@ from .events import ApprovalDecision
 from .items import ToolCall
 from .runs import RunApprovals, RunInfo, RunState
 from .schedules import Missed, Overlap, ScheduleFire, ScheduleInfo, Trigger
+from .webhooks import WebhookAuth, WebhookInfo
 from .sessions import Mode, SessionInfo
 
 PROTOCOL_VERSION = "1"
@@ -677,6 +678,42 @@ class ScheduleHistoryResult(Wire):
     fires: list[ScheduleFire] = Field(description="Newest first.")
 
 
+# -- webhooks (docs/automation.md) -------------------------------------------------------------
+
+
+class WebhookCreateParams(Wire):
+    workspace: PathText = Field(description="Absolute path of an existing folder.")
+    prompt: str = Field(min_length=1, max_length=MAX_TEXT_CHARS,
+                        description="The runs' prompt template ({{payload.…}} reads the request's JSON body).")
+    model: ModelName | None = None
+    mode: Mode = "default"
+    approvals: RunApprovals = "wait"
+    approval_timeout: float = Field(default=1800.0, ge=0, le=7 * 86400)
+    allow: list[Annotated[str, Field(min_length=1, max_length=1000)]] = Field(default_factory=list,
+                                                                            max_length=MAX_RUN_RULES)
+    session: Literal["new", "continue"] = "new"
+    auth: WebhookAuth = Field(default="hmac", description="hmac (X-Hub-Signature-256) or header "
+                              "(X-Cowork-Webhook-Secret).")
+    rate_per_minute: int = Field(default=30, ge=1, le=10_000)
+
+
+class WebhookSecretResult(Wire):
+    webhook: WebhookInfo
+    secret: str = Field(description="The webhook's secret: shown this once (webhook/rotate makes a new one).")
+
+
+class WebhookIdParams(Wire):
+    webhook_id: Id
+
+
+class WebhookListParams(Wire):
+    workspace: PathText | None = None
+
+
+class WebhookListResult(Wire):
+    webhooks: list[WebhookInfo]
+
+
 METHODS: dict[str, Method] = {
     "initialize": Method(InitializeParams, InitializeResult, False, "Open the connection; must come first."),
     "session/create": Method(SessionCreateParams, SessionResult, True, "Create a session in a workspace."),
@@ -732,6 +769,10 @@ METHODS: dict[str, Method] = {
     "schedule/delete": Method(ScheduleIdParams, Empty, True, "Remove a schedule (its runs stay)."),
     "schedule/run": Method(ScheduleIdParams, RunResult, True, "Start one run of a schedule now."),
     "schedule/history": Method(ScheduleHistoryParams, ScheduleHistoryResult, False, "A schedule's fires and their runs."),
+    "webhook/create": Method(WebhookCreateParams, WebhookSecretResult, True, "Create a webhook that starts runs."),
+    "webhook/list": Method(WebhookListParams, WebhookListResult, False, "Webhooks (never their secrets)."),
+    "webhook/delete": Method(WebhookIdParams, Empty, True, "Remove a webhook and its secret."),
+    "webhook/rotate": Method(WebhookIdParams, WebhookSecretResult, True, "Give a webhook a new secret."),
 }
 
 EVENT_NOTIFICATION = "event"

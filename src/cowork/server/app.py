@@ -17,16 +17,18 @@ import logging
 import signal
 import socket
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from types import FrameType
 
 import uvicorn
-from fastapi import FastAPI, WebSocket
+from fastapi import FastAPI, Request, Response, WebSocket
+from fastapi.responses import JSONResponse
 
 from .. import __version__
 from ..engine import Runtime
-from ..jobs import RunLimits, Runs, Scheduler
+from ..jobs import RunLimits, Runs, Scheduler, Webhooks
+from ..jobs.webhooks import MAX_BODY_BYTES as WEBHOOK_MAX_BODY
 from ..providers.redaction import install_log_redaction
 from . import rest, webui
 from ..mcp.host import HttpEndpoint
@@ -40,19 +42,21 @@ log = logging.getLogger(__name__)
 
 def create_app(runtime: Runtime, auth: Auth | None = None, *, close_runtime: bool = False,
                hosts: HostPolicy | None = None, runs: Runs | None = None,
-               scheduler: Scheduler | None = None) -> FastAPI:
+               scheduler: Scheduler | None = None, webhooks: Webhooks | None = None) -> FastAPI:
     """The app over ``runtime``. ``auth`` defaults to a loopback server (no token needed);
     ``close_runtime`` closes the runtime when the app shuts down; ``hosts`` says which ``Host``
     headers name this server (default: a loopback bind and ``$COWORK_ALLOWED_HOSTS``; see
     :mod:`.guard`); ``runs``: the run queue, dispatched while the app runs when it dispatches
     (default: one that only queues, for a server that stops with its command); ``scheduler``:
-    the schedules, fired while the app runs when it dispatches (default: one that never fires). Raises
+    the schedules, fired while the app runs when it dispatches (default: one that never fires);
+    ``webhooks``: what ``POST /hooks/ID`` answers (default: over ``runs``). Raises
     ValueError for a malformed ``COWORK_ALLOWED_HOSTS``."""
     auth = auth or Auth(require_token=False)
     hosts = hosts or HostPolicy.for_bind("127.0.0.1")
     runs = runs or Runs(runtime, dispatch=False)
     scheduler = scheduler or Scheduler(runs, dispatch=False)
-    service = Service(runtime, runs, scheduler)
+    webhooks = webhooks or Webhooks(runs)
+    service = Service(runtime, runs, scheduler, webhooks)
     mcp_endpoint = _mcp_endpoint(auth)
 
     @contextlib.asynccontextmanager
@@ -82,6 +86,7 @@ def create_app(runtime: Runtime, auth: Auth | None = None, *, close_runtime: boo
     rest.install(app, service, auth)
     webui.install(app)  # the web UI: /, /sessions/{id}, /assets/ (docs/web.md)
     app.add_route("/mcp", mcp_endpoint, methods=["GET", "POST", "DELETE"])  # the MCP host (cowork.mcp.host)
+    app.add_route("/hooks/{webhook_id}", _webhook_endpoint(webhooks), methods=["POST"])  # cowork.jobs.webhooks
     app.add_middleware(Guard, hosts=hosts)  # Host, Origin, body size and HEAD, before any route
     return app
 
@@ -160,6 +165,22 @@ class _Server(uvicorn.Server):
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         self.loop.call_soon_threadsafe(self.app.state.stopping.set)
         super().handle_exit(sig, frame)
+
+
+def _webhook_endpoint(webhooks: Webhooks) -> Callable[[Request], Awaitable[Response]]:
+    """``POST /hooks/ID``: no token (the webhook's own secret authenticates it), the body read up
+    to its cap and no further (HTTP 413)."""
+    async def endpoint(request: Request) -> Response:
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > WEBHOOK_MAX_BODY:
+                return JSONResponse({"error": f"the body is larger than {WEBHOOK_MAX_BODY} bytes"}, status_code=413)
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        got = await webhooks.receive(request.path_params["webhook_id"], headers, bytes(body))
+        return JSONResponse(got.body, status_code=got.status, headers=got.headers)
+
+    return endpoint
 
 
 async def serve(runtime: Runtime, sock: socket.socket, auth: Auth, on_ready: Callable[[str], None]) -> None:

@@ -29,7 +29,7 @@ from ..engine import (
 from ..engine.approvals import PlanAnswer
 from ..engine.ids import complete_ids
 from ..policy import load_policy
-from ..jobs import Runs, Scheduler
+from ..jobs import Runs, Scheduler, Webhooks
 from ..policy.modes import policy_mode
 from ..protocol import rpc
 from ..protocol.rpc import ErrorCode, RpcError
@@ -72,10 +72,12 @@ def _text(parts: list[rpc.TextInput]) -> str:
 class Service:
     """One per server: the method handlers, plus redaction for read-only callers."""
 
-    def __init__(self, runtime: Runtime, runs: Runs | None = None, scheduler: Scheduler | None = None) -> None:
+    def __init__(self, runtime: Runtime, runs: Runs | None = None, scheduler: Scheduler | None = None,
+                 webhooks: Webhooks | None = None) -> None:
         self.runtime = runtime
         self.runs = runs or Runs(runtime, dispatch=False)
         self.scheduler = scheduler or Scheduler(self.runs, dispatch=False)
+        self.webhooks = webhooks or Webhooks(self.runs)
         self._handlers: dict[str, Callable[[Any, Caller], Awaitable[BaseModel]]] = {
             "session/create": self.session_create,
             "session/list": self.session_list,
@@ -119,6 +121,10 @@ class Service:
             "schedule/delete": self.schedule_delete,
             "schedule/run": self.schedule_run,
             "schedule/history": self.schedule_history,
+            "webhook/create": self.webhook_create,
+            "webhook/list": self.webhook_list,
+            "webhook/delete": self.webhook_delete,
+            "webhook/rotate": self.webhook_rotate,
         }
 
     async def call(self, method: str, params: BaseModel, caller: Caller) -> dict[str, Any]:
@@ -271,6 +277,31 @@ class Service:
 
     async def schedule_history(self, p: rpc.ScheduleHistoryParams, caller: Caller) -> rpc.ScheduleHistoryResult:
         return rpc.ScheduleHistoryResult(fires=await self.scheduler.history(p.schedule_id, p.limit))
+
+    async def webhook_create(self, p: rpc.WebhookCreateParams, caller: Caller) -> rpc.WebhookSecretResult:
+        if not Path(p.workspace).is_absolute():
+            raise RpcError(ErrorCode.INVALID_PARAMS, f"workspace must be an absolute path, not {p.workspace!r}")
+        if not Path(p.workspace).is_dir():
+            raise RpcError(ErrorCode.NOT_FOUND, f"workspace {p.workspace} is not an existing folder")
+        if p.model:
+            self.runtime.model(p.model)
+        webhook, secret = await self.webhooks.create(
+            Path(p.workspace), p.prompt, model=p.model, mode=p.mode, approvals=p.approvals,
+            approval_timeout=p.approval_timeout, allow=p.allow, session=p.session, auth=p.auth,
+            rate_per_minute=p.rate_per_minute)
+        return rpc.WebhookSecretResult(webhook=webhook, secret=secret)
+
+    async def webhook_list(self, p: rpc.WebhookListParams, caller: Caller) -> rpc.WebhookListResult:
+        workspace = str(Path(p.workspace).resolve()) if p.workspace else None
+        return rpc.WebhookListResult(webhooks=await self.webhooks.list(workspace))
+
+    async def webhook_delete(self, p: rpc.WebhookIdParams, caller: Caller) -> rpc.Empty:
+        await self.webhooks.delete(p.webhook_id)
+        return rpc.Empty()
+
+    async def webhook_rotate(self, p: rpc.WebhookIdParams, caller: Caller) -> rpc.WebhookSecretResult:
+        webhook, secret = await self.webhooks.rotate(p.webhook_id)
+        return rpc.WebhookSecretResult(webhook=webhook, secret=secret)
 
     # -- providers' keys, status ---------------------------------------------------------------
 

@@ -338,6 +338,27 @@ async def schedule_history(schedule_id: str, svc: Svc, who: Who,
     return await svc.call("schedule/history", rpc.ScheduleHistoryParams(schedule_id=schedule_id, limit=limit), who)
 
 
+@api.post("/webhooks", status_code=201, response_model=rpc.WebhookSecretResult)
+async def create_webhook(body: rpc.WebhookCreateParams, svc: Svc, who: Who) -> dict[str, Any]:
+    return await svc.call("webhook/create", body, who)
+
+
+@api.get("/webhooks", response_model=rpc.WebhookListResult)
+async def list_webhooks(svc: Svc, who: Who, workspace: str | None = None) -> dict[str, Any]:
+    return await svc.call("webhook/list", rpc.WebhookListParams(workspace=workspace), who)
+
+
+@api.delete("/webhooks/{webhook_id}", status_code=204)
+async def delete_webhook(webhook_id: str, svc: Svc, who: Who) -> Response:
+    await svc.call("webhook/delete", rpc.WebhookIdParams(webhook_id=webhook_id), who)
+    return Response(status_code=204)
+
+
+@api.post("/webhooks/{webhook_id}/rotate", response_model=rpc.WebhookSecretResult)
+async def rotate_webhook(webhook_id: str, svc: Svc, who: Who) -> dict[str, Any]:
+    return await svc.call("webhook/rotate", rpc.WebhookIdParams(webhook_id=webhook_id), who)
+
+
 @api.get("/tools", response_model=rpc.ToolsListResult)
 async def list_tools(svc: Svc, who: Who, session_id: str | None = None) -> dict[str, Any]:
     return await svc.call("tools/list", rpc.ToolsListParams(session_id=session_id), who)

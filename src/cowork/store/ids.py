@@ -1,4 +1,4 @@
-"""Ids a person can type: a unique prefix of a session, turn, checkpoint, approval, run or schedule id stands for
+"""Ids a person can type: a unique prefix of a session, turn, checkpoint, approval, run, schedule or webhook id stands for
 the whole id, as a short commit hash does in git.
 
 Ids are ``<kind>_<32 hex digits>`` (:func:`cowork.store.repo.new_id`); one of that full length is
@@ -11,14 +11,14 @@ import json
 
 from sqlalchemy import select
 
-from .models import CheckpointRow, EventRow, RunRow, ScheduleRow, SessionRow, TurnRow
+from .models import CheckpointRow, EventRow, RunRow, ScheduleRow, SessionRow, TurnRow, WebhookRow
 from .repo import Store
 
 FULL_HEX = 32
 """Hex digits after the ``<kind>_`` of a whole id."""
 
 KINDS = {"session_id": "session", "turn_id": "turn", "checkpoint_id": "checkpoint", "approval_id": "approval",
-         "run_id": "run", "schedule_id": "schedule"}
+         "run_id": "run", "schedule_id": "schedule", "webhook_id": "webhook"}
 """The parameters whose value may be a prefix, and what they name."""
 
 _SHOWN = 3
@@ -59,7 +59,7 @@ async def _matches(store: Store, field: str, ref: str, session_id: str | None) -
             ids = {json.loads(data).get("approval_id", "") for data in (await db.execute(query.limit(50))).scalars()}
         else:
             row = {"session_id": SessionRow, "turn_id": TurnRow, "checkpoint_id": CheckpointRow, "run_id": RunRow,
-                   "schedule_id": ScheduleRow}[field]
+                   "schedule_id": ScheduleRow, "webhook_id": WebhookRow}[field]
             query = select(row.id).where(row.id.startswith(ref, autoescape=True))
             if session_id is not None and field != "session_id":
                 query = query.where(row.session_id == session_id)  # type: ignore[attr-defined]

@@ -191,6 +191,43 @@ class ScheduleFireRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class WebhookRow(Base):
+    """A webhook trigger (see :mod:`cowork.jobs.webhooks`): ``POST /hooks/ID`` starts a run of
+    ``prompt`` (a template that may read the request's ``payload``). ``auth``: how a request proves
+    it knows the secret (``hmac``: an ``X-Hub-Signature-256`` of the body; ``header``: the secret in
+    ``X-Cowork-Webhook-Secret``); the secret itself is in the encrypted store, not here."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workspace: Mapped[str] = mapped_column(Text)
+    prompt: Mapped[str] = mapped_column(Text)
+    model: Mapped[str | None] = mapped_column(Text, nullable=True)
+    mode: Mapped[str] = mapped_column(String(20))
+    approvals: Mapped[str] = mapped_column(String(10))
+    approval_timeout: Mapped[float] = mapped_column(Float)
+    allow: Mapped[list[str]] = mapped_column(JSON, default=list)
+    session: Mapped[str] = mapped_column(String(10))
+    session_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    auth: Mapped[str] = mapped_column(String(10))
+    rate_per_minute: Mapped[int] = mapped_column(Integer)
+    enabled: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class WebhookDeliveryRow(Base):
+    """A request a webhook accepted, keyed on its delivery id and, separately, on its body's
+    SHA-256: either seen again is a replay, which does nothing."""
+
+    __tablename__ = "webhook_deliveries"
+
+    webhook_id: Mapped[str] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    run_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class EventRow(Base):
     """The event journal: one row per event, ``(session_id, seq)`` unique and gapless."""
 
