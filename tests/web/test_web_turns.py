@@ -168,6 +168,7 @@ def test_keyboard_alone_sends_approves_denies_and_interrupts(
     )
     sid = cowork.create_session(workspace, title="keys")
     page = new_page(f"{cowork.url}/sessions/{sid}")
+    page.wait_for_selector("#composer-input")  # the session view is up (a busy machine renders it late)
     page.locator("body").press("/")  # `/` goes to the composer
     assert page.evaluate("document.activeElement.id") == "composer-input"
     page.keyboard.type("write k.txt")
