@@ -74,6 +74,10 @@ async def test_a_schedule_made_in_the_cli_survives_a_restart_and_fires_once(serv
     assert gone.returncode == 0
     missing = await asyncio.to_thread(cowork, home, fake.base_url, "schedules", "show", once.id, "--server", srv.url)
     assert missing.returncode == 2 and "no schedule" in missing.stderr
+    repl = await asyncio.to_thread(lambda: subprocess.run(
+        [COWORK, "chat", "--dir", str(workspace), "--server", srv.url], input="/schedules\n/exit\n",
+        capture_output=True, text=True, timeout=60, env={**serve_env(home, fake.base_url), "COLUMNS": "200"}))
+    assert "At 09:00 on Monday through Friday (Europe/Berlin)" in flat(repl.stdout) and "paused" in repl.stdout
     bad = await asyncio.to_thread(cowork, home, fake.base_url, "schedules", "add", "x", "--dir", str(workspace),
                                   "--cron", "0 9 * * *", "--every", "5m")
     assert bad.returncode == 2 and "exactly one of" in bad.stderr

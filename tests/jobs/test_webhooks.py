@@ -147,3 +147,52 @@ async def test_templates_and_fields_are_checked_when_the_webhook_is_made(served,
         assert unknown["code"] == ErrorCode.INVALID_PARAMS and "not a variable here" in unknown["message"]
         bad = await c.error("webhook/create", {"workspace": str(workspace), "prompt": "x", "auth": "url"})
         assert bad["code"] == ErrorCode.INVALID_PARAMS
+
+
+async def test_a_webhook_starts_a_run_whose_result_is_delivered(tmp_path: Path, fake, workspace):
+    """The issue's case: a webhook starts a run and its result is delivered (here to an HTTP
+    receiver, signed with $COWORK_DELIVERY_SECRET's key)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from cowork.jobs.delivery import Deliveries
+
+    got: list[bytes] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            got.append(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    sink = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=sink.serve_forever, daemon=True).start()
+    runtime = await Runtime.open(f"sqlite+aiosqlite:///{tmp_path / 'd.db'}", settings=FAST,
+                                 openai_base_url=fake.base_url)
+    runs = Runs(runtime, limits=RunLimits(poll_seconds=0.05))
+    runs.deliveries = Deliveries(runtime.store, runs.get, secret="k", retry_base=0.05)
+    srv = await InProcessServer.start(runtime, runs=runs)
+    fake.script(reply(text("Release notes drafted.")))
+    try:
+        async with Rpc.open(ws_url(srv)) as c:
+            made = await c.ok("webhook/create", {
+                "workspace": str(workspace), "prompt": "Draft release notes for {{ payload.tag }}", "approvals": "deny",
+                "model": "openai:fake",
+                "deliver": {"channels": [{"type": "webhook", "url": f"http://127.0.0.1:{sink.server_port}/in"}]}})
+        body = json.dumps({"tag": "v1.2"}).encode()
+        async with httpx.AsyncClient(base_url=srv.url) as http:
+            sent = await http.post(made["webhook"]["path"], content=body,
+                                   headers={"X-Hub-Signature-256": sign(made["secret"], body)})
+            assert sent.status_code == 202
+        async with asyncio.timeout(15):
+            while not got:
+                await asyncio.sleep(0.05)
+    finally:
+        await srv.stop()
+        sink.shutdown()
+    delivered = json.loads(got[0])
+    assert delivered["event"] == "ended" and delivered["run"]["result"] == "Release notes drafted."
+    assert delivered["run"]["reason"] == "webhook" and "<untrusted>v1.2</untrusted>" in delivered["run"]["prompt"]

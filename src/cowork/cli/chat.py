@@ -59,6 +59,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "/init": ("[NOTES]", "ask the agent to write a first AGENTS.md for this workspace (asks before replacing one)"),
     "/mcp": ("", "the MCP servers (status, tools) and their prompts, run as /mcp__SERVER__PROMPT [ARGS]"),
     "/runs": ("", "this workspace's runs (cowork run --background): state, why, prompt"),
+    "/schedules": ("", "this workspace's schedules: when they fire next"),
     "/exit": ("", "quit (also Ctrl-D on an empty line)"),
 }
 REPLAY_TIMEOUT = 30.0
@@ -271,6 +272,9 @@ class Chat:
         elif name == "/runs":
             from .runs import show_runs
             await show_runs(self)
+        elif name == "/schedules":
+            from .schedules import show_schedules
+            await show_schedules(self)
         elif name.startswith("/mcp__"):  # /mcp__SERVER__PROMPT [ARGS]: an MCP server's prompt as the message
             from .mcp import prompt_command
             await prompt_command(self, line)

@@ -28,7 +28,8 @@ from .options import DirOpt, ServerOpt, TokenOpt, workspace_of
 from .policy import policy_app, trust
 from .skills import app as skills_app
 from .mcp import mcp_app
-from .runs import AllowOpt, ApprovalTimeoutOpt, ApprovalsOpt, check_approvals, say_submitted
+from .runs import AllowOpt, ApprovalTimeoutOpt, ApprovalsOpt, EmailOpt, IfNotEmptyOpt, NotifyOpt, check_approvals
+from .runs import deliver_of, say_submitted
 from .runs import app as runs_app
 from .schedules import app as schedules_app
 from .webhooks import app as webhooks_app
@@ -119,15 +120,20 @@ def run(
     approvals: ApprovalsOpt = "wait",
     approval_timeout: ApprovalTimeoutOpt = 1800.0,
     allow: AllowOpt = None,
+    email: EmailOpt = None,
+    notify_url: NotifyOpt = None,
+    only_if_not_empty: IfNotEmptyOpt = False,
 ) -> None:
     """Run one task to completion in a workspace, streaming what the agent does (or, with
     --background, queue it as a run)."""
     if background:
         _run_background(task, dir, model, mode, yes, read_only, plan or dry_run, continue_, session, json_lines,
-                        server, token, approvals, approval_timeout, allow or [])
+                        server, token, approvals, approval_timeout, allow or [],
+                        deliver_of(email, notify_url, only_if_not_empty))
         return
-    if allow or approvals != "wait" or approval_timeout != 1800.0:
-        raise _usage_error("--approvals, --approval-timeout and --allow are for --background runs")
+    if allow or approvals != "wait" or approval_timeout != 1800.0 or email or notify_url or only_if_not_empty:
+        raise _usage_error("--approvals, --approval-timeout, --allow, --email, --notify-url and --only-if-not-empty "
+                           "are for --background runs")
     settings = engine_settings(sandbox, budget, server)
     mode = chosen_mode(_check_mode(mode), yes, read_only)
     plan_mode = None  # with --plan/--dry-run: the mode an approved plan is carried out in
@@ -151,7 +157,8 @@ def run(
 
 def _run_background(task: str, dir: Path | None, model: str | None, mode: str | None, yes: bool, read_only: bool,
                     plan: bool, continue_: bool, session: str | None, json_lines: bool, server: str | None,
-                    token: str | None, approvals: str, approval_timeout: float, allow: list[str]) -> None:
+                    token: str | None, approvals: str, approval_timeout: float, allow: list[str],
+                    deliver: dict[str, Any] | None = None) -> None:
     """``cowork run --background``: ``run/submit`` and return."""
     from .follow import choose_session
 
@@ -175,7 +182,7 @@ def _run_background(task: str, dir: Path | None, model: str | None, mode: str | 
                 raise _usage_error(f"no session to continue in {workspace}")
             session_id = chosen[0].id
         return await submit_run(client, workspace, task, model=model, mode=mode, session_id=session_id,
-                                approvals=approvals, approval_timeout=approval_timeout, allow=allow)
+                                approvals=approvals, approval_timeout=approval_timeout, allow=allow, deliver=deliver)
 
     say_submitted(_with_client(work, server, token), server, json_lines)
 

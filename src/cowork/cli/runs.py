@@ -32,16 +32,37 @@ AllowOpt = Annotated[list[str] | None, typer.Option(
     "--allow", help="Pre-grant an \"always in this session\" pattern (repeatable): bash:'git status', write, "
     "path:'docs/**', web_fetch:example.com.")]
 
+EmailOpt = Annotated[list[str] | None, typer.Option(
+    "--email", help="Mail the outcome to this address when it ends or waits for you (repeatable; $COWORK_SMTP_*).")]
+NotifyOpt = Annotated[list[str] | None, typer.Option(
+    "--notify-url", help="POST the outcome (JSON, signed with $COWORK_DELIVERY_SECRET) to this URL (repeatable).")]
+IfNotEmptyOpt = Annotated[bool, typer.Option(
+    "--only-if-not-empty", help="Deliver nothing for a completed run whose answer is empty.")]
+
+
+def deliver_of(email: list[str] | None, notify: list[str] | None, only_if_not_empty: bool) -> dict[str, Any] | None:
+    """The protocol's ``deliver`` the options give, or None."""
+    channels: list[dict[str, Any]] = [{"type": "webhook", "url": url} for url in notify or ()]
+    if email:
+        channels.append({"type": "email", "to": list(email)})
+    if not channels:
+        if only_if_not_empty:
+            raise usage_error("--only-if-not-empty goes with --email or --notify-url")
+        return None
+    return {"channels": channels, "only_if_not_empty": only_if_not_empty}
+
+
 STATE_STYLE = {"completed": "green", "failed": "red", "cancelled": "yellow", "interrupted": "yellow",
                "waiting_for_approval": "bold magenta", "running": "cyan", "queued": "dim"}
 
 
 async def submit(client: Any, workspace: Path, task: str, *, model: str | None, mode: str | None,
-                 session_id: str | None, approvals: str, approval_timeout: float, allow: list[str]) -> Any:
+                 session_id: str | None, approvals: str, approval_timeout: float, allow: list[str],
+                 deliver: dict[str, Any] | None = None) -> Any:
     """``run/submit``; the queued run."""
     result = await client.run_submit(workspace=str(workspace), prompt=task, model=model, mode=mode,
                                      session_id=session_id, approvals=approvals,  # type: ignore[arg-type]
-                                     approval_timeout=approval_timeout, allow=allow)
+                                     approval_timeout=approval_timeout, allow=allow, deliver=deliver)
     return result.run
 
 
@@ -136,6 +157,9 @@ def runs_show(
         rows.append(("started", run.started_at.isoformat(timespec="seconds")))
     if run.ended_at:
         rows.append(("ended", run.ended_at.isoformat(timespec="seconds")))
+    for d in run.deliveries:
+        rows.append((f"delivery {d.channel}", f"{d.kind} ({d.event}): {d.state}, {d.attempts} attempt(s)"
+                     + (f" — {d.error}" if d.error else "")))
     if run.pending_approvals:
         rows.append(("waiting", f"{run.pending_approvals} approval(s): answer with cowork runs follow {run.id}"))
     if run.stop_reason:
@@ -221,5 +245,5 @@ class _TurnOnly:
                 return ev
 
 
-__all__ = ["AllowOpt", "ApprovalTimeoutOpt", "ApprovalsOpt", "app", "check_approvals", "runs_table", "say_submitted",
-           "show_runs", "submit"]
+__all__ = ["AllowOpt", "ApprovalTimeoutOpt", "ApprovalsOpt", "EmailOpt", "IfNotEmptyOpt", "NotifyOpt", "app",
+           "check_approvals", "deliver_of", "runs_table", "say_submitted", "show_runs", "submit"]

@@ -19,7 +19,8 @@ from rich.table import Table
 from .._util.timezones import local_zone
 from .common import out, usage_error, with_client
 from .options import ServerOpt, TokenOpt, workspace_of
-from .runs import AllowOpt, ApprovalTimeoutOpt, ApprovalsOpt, check_approvals
+from .runs import AllowOpt, ApprovalTimeoutOpt, ApprovalsOpt, EmailOpt, IfNotEmptyOpt, NotifyOpt, check_approvals
+from .runs import deliver_of
 
 app = typer.Typer(help="Schedules: start runs on a cron expression, every N minutes, or once at a time.",
                   no_args_is_help=True)
@@ -79,6 +80,9 @@ def add(
     continue_session: Annotated[bool, typer.Option("--continue-session", help="Every run continues one session "
                                                    "(default: a new session each time).")] = False,
     paused: Annotated[bool, typer.Option("--paused", help="Create it paused (`cowork schedules resume` starts it).")] = False,
+    email: EmailOpt = None,
+    notify_url: NotifyOpt = None,
+    only_if_not_empty: IfNotEmptyOpt = False,
     server: ServerOpt = None,
     token: TokenOpt = None,
 ) -> None:
@@ -88,12 +92,13 @@ def add(
         raise usage_error(f"workspace {workspace} is not an existing folder")
     trigger = trigger_of(cron, timezone, every, at)
     check_approvals(approvals)
+    deliver = deliver_of(email, notify_url, only_if_not_empty)
 
     async def work(client: Any) -> Any:
         return (await client.schedule_create(
             workspace=str(workspace), prompt=prompt, trigger=trigger, model=model, mode=mode,  # type: ignore[arg-type]
             overlap=overlap, missed=missed, approvals=approvals, approval_timeout=approval_timeout,  # type: ignore[arg-type]
-            allow=allow or [], session="continue" if continue_session else "new", enabled=not paused)).schedule
+            allow=allow or [], session="continue" if continue_session else "new", deliver=deliver, enabled=not paused)).schedule
 
     schedule = with_client(work, server, token)
     out.print(f"schedule [bold]{schedule.id}[/bold]: {schedule.description}")
@@ -135,6 +140,11 @@ def list_(
     if not found:
         out.print("no schedules (cowork schedules add)")
         return
+    out.print(schedules_table(found))
+
+
+def schedules_table(found: list[Any]) -> Table:
+    """The table ``cowork schedules list`` and the REPL's ``/schedules`` print."""
     from .ids import short_ids
 
     ids = short_ids(s.id for s in found)
@@ -145,7 +155,16 @@ def list_(
             "paused" if not s.enabled else "done")
         prompt = " ".join(s.prompt.split())
         table.add_row(ids[s.id], s.description, nxt, s.workspace, prompt if len(prompt) <= 50 else prompt[:49] + "…")
-    out.print(table)
+    return table
+
+
+async def show_schedules(chat: Any) -> None:
+    """The REPL's ``/schedules``: the schedules of the chat's workspace."""
+    found = (await chat.client.schedule_list(workspace=chat.current.workspace)).schedules
+    if not found:
+        chat.out.print("no schedules in this workspace (cowork schedules add)")
+        return
+    chat.out.print(schedules_table(found))
 
 
 @app.command("show")
@@ -225,4 +244,4 @@ def remove(schedule_id: IdArg, server: ServerOpt = None, token: TokenOpt = None)
     out.print(f"removed {schedule_id}")
 
 
-__all__ = ["app", "local_zone", "parse_duration", "trigger_of"]
+__all__ = ["app", "parse_duration", "schedules_table", "show_schedules", "trigger_of"]

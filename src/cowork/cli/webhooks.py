@@ -13,7 +13,8 @@ from rich.table import Table
 
 from .common import out, usage_error, with_client
 from .options import ServerOpt, TokenOpt, workspace_of
-from .runs import AllowOpt, ApprovalTimeoutOpt, ApprovalsOpt, check_approvals
+from .runs import AllowOpt, ApprovalTimeoutOpt, ApprovalsOpt, EmailOpt, IfNotEmptyOpt, NotifyOpt, check_approvals
+from .runs import deliver_of
 
 app = typer.Typer(help="Webhooks: POST /hooks/ID on the server starts a run (signed with the webhook's secret).",
                   no_args_is_help=True)
@@ -42,6 +43,9 @@ def add(
     allow: AllowOpt = None,
     rate: Annotated[int, typer.Option("--rate", min=1, max=10_000, help="Requests accepted per minute.")] = 30,
     continue_session: Annotated[bool, typer.Option("--continue-session", help="Every run continues one session.")] = False,
+    email: EmailOpt = None,
+    notify_url: NotifyOpt = None,
+    only_if_not_empty: IfNotEmptyOpt = False,
     server: ServerOpt = None,
     token: TokenOpt = None,
 ) -> None:
@@ -50,12 +54,13 @@ def add(
     if not workspace.is_dir():
         raise usage_error(f"workspace {workspace} is not an existing folder")
     check_approvals(approvals)
+    deliver = deliver_of(email, notify_url, only_if_not_empty)
 
     async def work(client: Any) -> Any:
         return await client.webhook_create(
             workspace=str(workspace), prompt=prompt, model=model, mode=mode, approvals=approvals,  # type: ignore[arg-type]
             approval_timeout=approval_timeout, allow=allow or [], auth=auth, rate_per_minute=rate,  # type: ignore[arg-type]
-            session="continue" if continue_session else "new")
+            session="continue" if continue_session else "new", deliver=deliver)
 
     got = with_client(work, server, token)
     _say_secret(got.webhook, got.secret, server)

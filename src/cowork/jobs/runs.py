@@ -31,10 +31,13 @@ import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
 
 from ..engine import ApprovalNotPending, TurnInProgress
 from ..policy.rules import session_rule
+from ..protocol.runs import Deliver, DeliveryStatus
 from ..protocol import (
     ENDED_RUN_STATES, ApprovalRequested, ApprovalResolved, AssistantMessage, Event, EventAdapter, ItemCompleted,
     RunInfo, TurnCompleted, TurnFailed, TurnInterrupted, is_terminal, utc_now,
@@ -42,6 +45,7 @@ from ..protocol import (
 from ..store import new_id
 from ..store import runs as records
 from ..store.models import RunRow
+from .delivery import Deliveries
 
 if TYPE_CHECKING:
     from ..engine import Runtime
@@ -87,15 +91,18 @@ class Runs:
     queued runs (call :meth:`start`); without it, submissions wait in the store for a server that
     does."""
 
-    def __init__(self, runtime: Runtime, *, dispatch: bool = True, limits: RunLimits | None = None) -> None:
+    def __init__(self, runtime: Runtime, *, dispatch: bool = True, limits: RunLimits | None = None,
+                 deliveries: Deliveries | None = None) -> None:
         self.runtime = runtime
         self.dispatch = dispatch
         self.limits = limits or RunLimits()
+        self.deliveries = deliveries or Deliveries(runtime.store, self.get)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{new_id('srv')}"
         self._wake = asyncio.Event()
         self._loop: asyncio.Task[None] | None = None
         self._watchers: dict[str, asyncio.Task[None]] = {}
         self._timers: dict[str, asyncio.Task[None]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -104,32 +111,42 @@ class Runs:
         if not self.dispatch or self._loop is not None:
             return
         await self._settle()
+        await self.deliveries.start()
         self._loop = asyncio.create_task(self._dispatch(), name="cowork runs")
 
     async def close(self) -> None:
         """Stop dispatching and watching; runs keep their rows (the next start settles them)."""
-        tasks = [t for t in (self._loop, *self._watchers.values(), *self._timers.values()) if t is not None]
+        tasks = [t for t in (self._loop, *self._watchers.values(), *self._timers.values(), *self._tasks)
+                 if t is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._loop = None
         self._watchers.clear()
         self._timers.clear()
+        await self.deliveries.close()
 
     # -- what clients call ----------------------------------------------------------------------
 
     async def submit(self, workspace: Path, prompt: str, *, model: str | None = None, mode: str | None = None,
                      title: str | None = None, session_id: str | None = None, approvals: str = "wait",
                      approval_timeout: float = 1800.0, allow: list[str] | None = None,
-                     reason: str = "person", trigger: str | None = None) -> RunInfo:
+                     reason: str = "person", trigger: str | None = None,
+                     deliver: Deliver | dict[str, Any] | None = None) -> RunInfo:
         """Queue a run and return it (``queued``). Its session is new (``model``, ``mode``,
         ``title``) or ``session_id``'s (of the same workspace); ``allow`` patterns are added to the
-        session's "always" patterns. Raises ValueError (an empty prompt, a bad pattern or policy, a
-        session of another workspace), UnsafeWorkspace, ModelConfigError, NotFound."""
+        session's "always" patterns; ``deliver``: where its outcome goes (:mod:`.delivery`). Raises
+        ValueError (an empty prompt, a bad pattern, policy or ``deliver``, a session of another
+        workspace), UnsafeWorkspace, ModelConfigError, NotFound."""
         if not prompt.strip():
             raise ValueError("the prompt is empty")
         if approvals not in ("deny", "wait"):
             raise ValueError(f"approvals must be deny or wait, not {approvals!r}")
+        if deliver is not None and not isinstance(deliver, Deliver):
+            try:
+                deliver = Deliver.model_validate(deliver)
+            except ValidationError as exc:
+                raise ValueError(f"bad deliver: {exc.errors()[0]['msg']}") from None
         patterns = list(dict.fromkeys(allow or ()))
         for pattern in patterns:
             session_rule(pattern)  # raises ValueError for a pattern the policy cannot read
@@ -145,7 +162,8 @@ class Runs:
             await self.runtime.store.update_session(session.id, allowed_tools=sorted({*granted, *patterns}))
         row = RunRow(id=new_id("run"), session_id=session.id, workspace=session.workspace, prompt=prompt,
                      state="queued", reason=reason, trigger=trigger, approvals=approvals,
-                     approval_timeout=approval_timeout, cancel_requested=False, warnings=[], created_at=utc_now())
+                     approval_timeout=approval_timeout, cancel_requested=False, warnings=[],
+                     deliver=deliver.model_dump(mode="json") if deliver is not None else None, created_at=utc_now())
         await records.add_run(self.runtime.store, row)
         self._wake.set()
         return await self.get(row.id)
@@ -279,8 +297,21 @@ class Runs:
         else:
             reason = (f"nobody answered within {row.approval_timeout:g} s (this run's approval policy is wait)")
             delay = max(0.0, asked.ts.timestamp() + row.approval_timeout - utc_now().timestamp())
+            if row.deliver:  # tell the person it waits (once per run)
+                self._spawn(self._deliver(row.id, "waiting"))
         self._timers[asked.approval_id] = asyncio.create_task(self._deny_after(asked.approval_id, delay, reason),
                                                               name=row.id)
+
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _deliver(self, run_id: str, event: str) -> None:
+        try:
+            await self.deliveries.enqueue(await self.get(run_id), event)
+        except Exception:  # the run's outcome is recorded either way
+            log.exception("recording the deliveries of run %s failed", run_id)
 
     async def _deny_after(self, approval_id: str, delay: float, reason: str) -> None:
         await asyncio.sleep(delay)
@@ -300,7 +331,8 @@ class Runs:
         elif isinstance(event, TurnInterrupted):
             cancelled = row.cancel_requested
             fields |= {"state": "cancelled" if cancelled else "interrupted", "error": event.reason}
-        await records.transition(store, run_id, "running", **fields)
+        if await records.transition(store, run_id, "running", **fields) and row.deliver:
+            await self._deliver(run_id, "ended")
 
     async def _settle(self) -> None:
         """Runs left ``running`` (by this store's servers that stopped): end, watch or requeue them."""
@@ -338,7 +370,9 @@ class Runs:
     async def _infos(self, rows: list[RunRow]) -> list[RunInfo]:
         running = [r.session_id for r in rows if r.state == "running"]
         counts = await self.runtime.approvals.pending(running) if running else {}
-        return [_info(r, counts.get(r.session_id, 0) if r.state == "running" else 0) for r in rows]
+        sent = await self.deliveries.statuses([r.id for r in rows if r.deliver])
+        return [_info(r, counts.get(r.session_id, 0) if r.state == "running" else 0, sent.get(r.id, []))
+                for r in rows]
 
 
 async def _turn_events(runtime: Runtime, session_id: str, turn_id: str) -> AsyncIterator[Event]:
@@ -361,12 +395,13 @@ def _title(prompt: str) -> str:
     return "Run: " + (first if len(first) <= 60 else first[:59] + "…")
 
 
-def _info(row: RunRow, pending: int) -> RunInfo:
+def _info(row: RunRow, pending: int, deliveries: list[DeliveryStatus]) -> RunInfo:
     state = "waiting_for_approval" if row.state == "running" and pending else row.state
     return RunInfo(id=row.id, session_id=row.session_id, workspace=row.workspace, prompt=row.prompt,
                    state=state, reason=row.reason, trigger=row.trigger, approvals=row.approvals,  # type: ignore[arg-type]
                    approval_timeout=row.approval_timeout, turn_id=row.turn_id, pending_approvals=pending,
                    stop_reason=row.stop_reason, error=row.error, result=row.result, warnings=list(row.warnings or []),
+                   deliver=Deliver.model_validate(row.deliver) if row.deliver else None, deliveries=deliveries,
                    created_at=row.created_at, started_at=row.started_at, ended_at=row.ended_at)
 
 

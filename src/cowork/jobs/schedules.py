@@ -42,6 +42,7 @@ from ..policy import MODES
 from ..policy.rules import session_rule
 from ..policy.workspaces import check_workspace
 from ..protocol import RunInfo, utc_now
+from ..protocol.runs import Deliver
 from ..protocol.schedules import AtTrigger, CronTrigger, EveryTrigger, ScheduleFire, ScheduleInfo, Trigger
 from ..providers import parse_model
 from ..store import NotFound, new_id
@@ -49,6 +50,7 @@ from ..store import runs as run_records
 from ..store import schedules as records
 from ..store.models import ScheduleFireRow, ScheduleRow
 from . import templates
+from .delivery import checked_deliver
 from .runs import Runs
 from .templates import PreviousRun
 
@@ -174,7 +176,7 @@ class Scheduler:
     async def create(self, workspace: Path, prompt: str, trigger: Any, *, model: str | None = None,
                      mode: str = "default", overlap: str = "skip", missed: str = "once", approvals: str = "wait",
                      approval_timeout: float = 1800.0, allow: list[str] | None = None, session: str = "new",
-                     enabled: bool = True) -> ScheduleInfo:
+                     enabled: bool = True, deliver: dict[str, Any] | None = None) -> ScheduleInfo:
         """A new schedule. Raises ValueError (a bad trigger, an `at` in the past, a bad pattern,
         mode or policy, an empty prompt), UnsafeWorkspace, ModelConfigError."""
         parsed = parse_trigger(trigger)
@@ -194,11 +196,12 @@ class Scheduler:
             session_rule(pattern)
         if model:
             parse_model(model)
+        deliver = checked_deliver(deliver)
         workspace = check_workspace(workspace, cowork_home())
         row = ScheduleRow(id=new_id("sched"), workspace=str(workspace), prompt=prompt, model=model, mode=mode,
                           trigger=parsed.model_dump(mode="json"), overlap=overlap, missed=missed, approvals=approvals,
                           approval_timeout=approval_timeout, allow=list(dict.fromkeys(allow or ())), session=session,
-                          enabled=enabled, anchor=now, last_fire_at=now,
+                          enabled=enabled, deliver=deliver, anchor=now, last_fire_at=now,
                           next_fire_at=_first(fire_times(parsed, now, now, None, 1)) if enabled else None,
                           created_at=now, updated_at=now)
         await records.add_schedule(self.store, row)
@@ -314,7 +317,8 @@ class Scheduler:
             run = await self.runs.submit(Path(row.workspace), prompt, model=row.model, mode=row.mode,
                                          session_id=row.session_id if row.session == "continue" else None,
                                          approvals=row.approvals, approval_timeout=row.approval_timeout,
-                                         allow=list(row.allow or []), reason="schedule", trigger=row.id)
+                                         allow=list(row.allow or []), reason="schedule", trigger=row.id,
+                                         deliver=row.deliver)
         except Exception as exc:  # the workspace is gone, its session was deleted, a model without a key…
             await records.set_fire(self.store, row.id, t, skipped=f"the run could not be queued: {exc}")
             return None
@@ -348,7 +352,7 @@ class Scheduler:
                             overlap=row.overlap, missed=row.missed, approvals=row.approvals,  # type: ignore[arg-type]
                             approval_timeout=row.approval_timeout, allow=list(row.allow or []),
                             session=row.session, session_id=row.session_id, enabled=row.enabled,  # type: ignore[arg-type]
-                            next_fires=upcoming, last_fire_at=row.last_fire_at, created_at=row.created_at,
+                            deliver=Deliver.model_validate(row.deliver) if row.deliver else None, next_fires=upcoming, last_fire_at=row.last_fire_at, created_at=row.created_at,
                             updated_at=row.updated_at)
 
 

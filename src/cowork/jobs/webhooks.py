@@ -44,6 +44,7 @@ from ..policy import MODES
 from ..policy.rules import session_rule
 from ..policy.workspaces import check_workspace
 from ..protocol import utc_now
+from ..protocol.runs import Deliver
 from ..protocol.webhooks import WebhookInfo
 from ..providers import parse_model
 from ..providers.secrets import SecretStore
@@ -53,6 +54,7 @@ from ..store import webhooks as records
 from ..store.models import WebhookRow
 from . import templates
 from .runs import Runs
+from .delivery import checked_deliver
 
 MAX_BODY_BYTES = 1024 * 1024
 """Largest request body a webhook reads (bytes)."""
@@ -113,7 +115,8 @@ class Webhooks:
 
     async def create(self, workspace: Path, prompt: str, *, model: str | None = None, mode: str = "default",
                      approvals: str = "wait", approval_timeout: float = 1800.0, allow: list[str] | None = None,
-                     session: str = "new", auth: str = "hmac", rate_per_minute: int = 30) -> tuple[WebhookInfo, str]:
+                     session: str = "new", auth: str = "hmac", rate_per_minute: int = 30,
+                     deliver: dict[str, Any] | None = None) -> tuple[WebhookInfo, str]:
         """A new webhook and its secret (shown once). Raises ValueError, UnsafeWorkspace,
         ModelConfigError, SecretStoreError."""
         if not prompt.strip():
@@ -127,11 +130,12 @@ class Webhooks:
             session_rule(pattern)
         if model:
             parse_model(model)
+        checked = checked_deliver(deliver)
         workspace = check_workspace(workspace, cowork_home())
         now = utc_now()
         row = WebhookRow(id=new_id("hook"), workspace=str(workspace), prompt=prompt, model=model, mode=mode,
                          approvals=approvals, approval_timeout=approval_timeout, allow=list(dict.fromkeys(allow or ())),
-                         session=session, auth=auth, rate_per_minute=rate_per_minute, enabled=True,
+                         session=session, auth=auth, rate_per_minute=rate_per_minute, enabled=True, deliver=checked,
                          created_at=now, updated_at=now)
         secret = secrets.token_urlsafe(32)
         self.secrets.put(row.id, secret)  # before the row: a webhook never exists without its secret
@@ -189,7 +193,8 @@ class Webhooks:
             run = await self.runs.submit(Path(row.workspace), prompt, model=row.model, mode=row.mode,
                                          session_id=row.session_id if row.session == "continue" else None,
                                          approvals=row.approvals, approval_timeout=row.approval_timeout,
-                                         allow=list(row.allow or []), reason="webhook", trigger=row.id)
+                                         allow=list(row.allow or []), reason="webhook", trigger=row.id,
+                                         deliver=row.deliver)
         except Exception as exc:  # a template the payload does not fit, a vanished workspace…
             await records.forget_delivery(self.store, row.id, keys)
             return Received(422, {"error": f"no run was started: {exc}"})
@@ -237,7 +242,8 @@ def _info(row: WebhookRow) -> WebhookInfo:
                        model=row.model, mode=row.mode, approvals=row.approvals,  # type: ignore[arg-type]
                        approval_timeout=row.approval_timeout, allow=list(row.allow or []),
                        session=row.session, session_id=row.session_id, auth=row.auth,  # type: ignore[arg-type]
-                       rate_per_minute=row.rate_per_minute, enabled=row.enabled, created_at=row.created_at,
+                       rate_per_minute=row.rate_per_minute, enabled=row.enabled,
+                       deliver=Deliver.model_validate(row.deliver) if row.deliver else None, created_at=row.created_at,
                        updated_at=row.updated_at)
 
 

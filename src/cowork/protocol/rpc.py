@@ -21,7 +21,7 @@ from pydantic.alias_generators import to_camel
 from .checkpoints import CheckpointInfo, FileChange, NotRestored, RestoreTarget
 from .events import ApprovalDecision
 from .items import ToolCall
-from .runs import RunApprovals, RunInfo, RunState
+from .runs import Deliver, RunApprovals, RunInfo, RunState
 from .schedules import Missed, Overlap, ScheduleFire, ScheduleInfo, Trigger
 from .webhooks import WebhookAuth, WebhookInfo
 from .sessions import Mode, SessionInfo
@@ -609,6 +609,7 @@ class RunSubmitParams(Wire):
         default_factory=list, max_length=MAX_RUN_RULES,
         description="Pre-granted \"always in this session\" patterns (`bash:git status`, `write`, `path:docs/**`, "
                     "`web_fetch:example.com`): calls they cover run without asking.")
+    deliver: Deliver | None = Field(default=None, description="Where the run's outcome goes (webhook, email).")
 
 
 class RunResult(Wire):
@@ -646,6 +647,7 @@ class ScheduleCreateParams(Wire):
         default_factory=list, max_length=MAX_RUN_RULES, description="Pre-granted patterns of each run (as run/submit).")
     session: Literal["new", "continue"] = Field(default="new", description="Each run in a new session, or all in one.")
     enabled: bool = True
+    deliver: Deliver | None = Field(default=None, description="Where each run's outcome goes (as run/submit).")
 
 
 class ScheduleResult(Wire):
@@ -695,6 +697,7 @@ class WebhookCreateParams(Wire):
     auth: WebhookAuth = Field(default="hmac", description="hmac (X-Hub-Signature-256) or header "
                               "(X-Cowork-Webhook-Secret).")
     rate_per_minute: int = Field(default=30, ge=1, le=10_000)
+    deliver: Deliver | None = Field(default=None, description="Where each run's outcome goes (as run/submit).")
 
 
 class WebhookSecretResult(Wire):

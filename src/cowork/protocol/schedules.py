@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from .runs import RunApprovals, RunState
+from .runs import Deliver, RunApprovals, RunState
 from .sessions import Mode
 
 
@@ -66,6 +66,7 @@ class ScheduleInfo(BaseModel):
     session: Literal["new", "continue"] = Field(description="Each run in a new session, or all in one.")
     session_id: str | None = Field(default=None, description="With `continue`: the session its runs continue.")
     enabled: bool
+    deliver: Deliver | None = Field(default=None, description="Where each run's outcome goes.")
     next_fires: list[AwareDatetime] = Field(description="The next (at most five) fire times, UTC; empty when "
                                             "paused or done.")
     last_fire_at: AwareDatetime | None = Field(default=None, description="The newest fire time dealt with.")

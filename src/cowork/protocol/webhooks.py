@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, Field
 
-from .runs import RunApprovals
+from .runs import Deliver, RunApprovals
 from .sessions import Mode
 
 WebhookAuth = Literal["hmac", "header"]
@@ -32,5 +32,6 @@ class WebhookInfo(BaseModel):
     auth: WebhookAuth
     rate_per_minute: int = Field(description="Accepted requests per minute at most; more get HTTP 429.")
     enabled: bool
+    deliver: Deliver | None = Field(default=None, description="Where each run's outcome goes.")
     created_at: AwareDatetime
     updated_at: AwareDatetime

@@ -232,7 +232,7 @@ class Service:
             self.runtime.model(p.model)  # fail now on a missing key, not when the run starts
         run = await self.runs.submit(Path(p.workspace), p.prompt, model=p.model, mode=p.mode, title=p.title,
                                      session_id=p.session_id, approvals=p.approvals,
-                                     approval_timeout=p.approval_timeout, allow=p.allow)
+                                     approval_timeout=p.approval_timeout, allow=p.allow, deliver=p.deliver)
         return rpc.RunResult(run=run)
 
     async def run_list(self, p: rpc.RunListParams, caller: Caller) -> rpc.RunListResult:
@@ -255,7 +255,8 @@ class Service:
         schedule = await self.scheduler.create(
             Path(p.workspace), p.prompt, p.trigger.model_dump(mode="json"), model=p.model, mode=p.mode,
             overlap=p.overlap, missed=p.missed, approvals=p.approvals, approval_timeout=p.approval_timeout,
-            allow=p.allow, session=p.session, enabled=p.enabled)
+            allow=p.allow, session=p.session, enabled=p.enabled,
+            deliver=p.deliver.model_dump(mode="json") if p.deliver else None)
         return rpc.ScheduleResult(schedule=schedule)
 
     async def schedule_list(self, p: rpc.ScheduleListParams, caller: Caller) -> rpc.ScheduleListResult:
@@ -288,7 +289,7 @@ class Service:
         webhook, secret = await self.webhooks.create(
             Path(p.workspace), p.prompt, model=p.model, mode=p.mode, approvals=p.approvals,
             approval_timeout=p.approval_timeout, allow=p.allow, session=p.session, auth=p.auth,
-            rate_per_minute=p.rate_per_minute)
+            rate_per_minute=p.rate_per_minute, deliver=p.deliver.model_dump(mode="json") if p.deliver else None)
         return rpc.WebhookSecretResult(webhook=webhook, secret=secret)
 
     async def webhook_list(self, p: rpc.WebhookListParams, caller: Caller) -> rpc.WebhookListResult:

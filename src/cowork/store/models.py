@@ -142,6 +142,7 @@ class RunRow(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     result: Mapped[str | None] = mapped_column(Text, nullable=True)
     warnings: Mapped[list[str]] = mapped_column(JSON, default=list)
+    deliver: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
@@ -169,6 +170,7 @@ class ScheduleRow(Base):
     session: Mapped[str] = mapped_column(String(10))
     session_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     enabled: Mapped[bool] = mapped_column(default=True)
+    deliver: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     anchor: Mapped[datetime] = mapped_column(UTCDateTime())  # ``every`` counts from here
     next_fire_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     last_fire_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
@@ -212,6 +214,7 @@ class WebhookRow(Base):
     auth: Mapped[str] = mapped_column(String(10))
     rate_per_minute: Mapped[int] = mapped_column(Integer)
     enabled: Mapped[bool] = mapped_column(default=True)
+    deliver: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -226,6 +229,25 @@ class WebhookDeliveryRow(Base):
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     run_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class DeliveryRow(Base):
+    """One delivery of a run's outcome: channel ``channel`` (its index in the run's ``deliver``)
+    for ``event`` (ended | waiting), once: the primary key. ``state``: pending | sent | failed |
+    skipped; a pending one is tried again at ``next_attempt_at``."""
+
+    __tablename__ = "deliveries"
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    channel: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event: Mapped[str] = mapped_column(String(10), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    state: Mapped[str] = mapped_column(String(10))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class EventRow(Base):

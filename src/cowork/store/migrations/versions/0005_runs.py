@@ -33,6 +33,7 @@ def upgrade() -> None:
     sa.Column('error', sa.Text(), nullable=True),
     sa.Column('result', sa.Text(), nullable=True),
     sa.Column('warnings', sa.JSON(), nullable=False),
+    sa.Column('deliver', sa.JSON(), nullable=True),
     sa.Column('created_at', cowork.store.models.UTCDateTime(), nullable=False),
     sa.Column('started_at', cowork.store.models.UTCDateTime(), nullable=True),
     sa.Column('ended_at', cowork.store.models.UTCDateTime(), nullable=True),

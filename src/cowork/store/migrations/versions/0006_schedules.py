@@ -31,6 +31,7 @@ def upgrade() -> None:
     sa.Column('session', sa.String(length=10), nullable=False),
     sa.Column('session_id', sa.String(length=40), nullable=True),
     sa.Column('enabled', sa.Boolean(), nullable=False),
+    sa.Column('deliver', sa.JSON(), nullable=True),
     sa.Column('anchor', cowork.store.models.UTCDateTime(), nullable=False),
     sa.Column('next_fire_at', cowork.store.models.UTCDateTime(), nullable=True),
     sa.Column('last_fire_at', cowork.store.models.UTCDateTime(), nullable=True),

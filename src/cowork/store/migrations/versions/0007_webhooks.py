@@ -30,6 +30,7 @@ def upgrade() -> None:
     sa.Column('auth', sa.String(length=10), nullable=False),
     sa.Column('rate_per_minute', sa.Integer(), nullable=False),
     sa.Column('enabled', sa.Boolean(), nullable=False),
+    sa.Column('deliver', sa.JSON(), nullable=True),
     sa.Column('created_at', cowork.store.models.UTCDateTime(), nullable=False),
     sa.Column('updated_at', cowork.store.models.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id')
