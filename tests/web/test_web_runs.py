@@ -42,3 +42,28 @@ def test_a_waiting_run_is_answered_in_its_session_and_a_queued_one_is_cancelled(
     run = cowork.rest("GET", f"/runs/{first['id']}").json()["run"]
     assert run["state"] == "completed" and run["result"] == "I wrote report.md."
     assert cowork.rest("GET", f"/runs/{second['id']}").json()["run"]["turn_id"] is None
+
+
+def test_schedules_in_the_sidebar_pause_resume_and_run_now(
+        cowork: Cowork, fake: FakeModelServer, workspace: Path, new_page) -> None:
+    fake.script(reply(text("Weekly summary written.")))
+    made = cowork.rest("POST", "/schedules", json={
+        "workspace": str(workspace), "prompt": "Summarise the week", "approvals": "deny",
+        "trigger": {"cron": "0 9 * * 1-5", "timezone": "Europe/Berlin"}})
+    assert made.status_code == 201, made.text
+    schedule = made.json()["schedule"]
+    page = new_page(cowork.url + "/")
+    item = page.wait_for_selector(f'{tid("schedule-item")}[data-schedule-id="{schedule["id"]}"]')
+    assert "At 09:00 on Monday through Friday (Europe/Berlin)" in item.text_content()
+    assert item.query_selector(tid("schedule-next")).text_content().startswith("next: ")
+    item.query_selector(tid("schedule-toggle")).click()
+    page.wait_for_selector(f'{tid("schedule-item")}[data-enabled="false"]')
+    assert page.text_content(f'{tid("schedule-item")} {tid("schedule-next")}') == "paused"
+    assert cowork.rest("GET", f"/schedules/{schedule['id']}").json()["schedule"]["enabled"] is False
+    page.click(f'{tid("schedule-item")} {tid("schedule-toggle")}')
+    page.wait_for_selector(f'{tid("schedule-item")}[data-enabled="true"]')
+    page.click(f'{tid("schedule-item")} {tid("schedule-run")}')
+    page.wait_for_selector(f'{tid("schedule-note")}:has-text("Queued run")')
+    page.wait_for_selector(f'{RUN}[data-state="completed"]', timeout=15_000)  # the run it queued, in the runs list
+    history = cowork.rest("GET", f"/schedules/{schedule['id']}/history").json()["fires"]
+    assert [f["reason"] for f in history] == ["run now, by a person"]

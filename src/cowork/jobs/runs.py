@@ -36,7 +36,9 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from ..engine import ApprovalNotPending, TurnInProgress
+from ..policy import MODES
 from ..policy.rules import session_rule
+from ..providers import parse_model
 from ..protocol.runs import Deliver, DeliveryStatus
 from ..protocol import (
     ENDED_RUN_STATES, ApprovalRequested, ApprovalResolved, AssistantMessage, Event, EventAdapter, ItemCompleted,
@@ -390,6 +392,21 @@ async def _turn_events(runtime: Runtime, session_id: str, turn_id: str) -> Async
         after = page[-1].seq
 
 
+def check_run_settings(*, mode: str, approvals: str, session: str, allow: list[str] | None, model: str | None,
+                       **choices: tuple[str, tuple[str, ...]]) -> None:
+    """Check what a schedule or webhook gives each of its runs (and its own ``choices``: name →
+    (value, allowed values)). Raises ValueError naming the field, ModelConfigError."""
+    named = {"mode": (mode, MODES), "approvals": (approvals, ("deny", "wait")),
+             "session": (session, ("new", "continue")), **choices}
+    for name, (value, allowed) in named.items():
+        if value not in allowed:
+            raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+    for pattern in allow or ():
+        session_rule(pattern)
+    if model:
+        parse_model(model)
+
+
 def _title(prompt: str) -> str:
     first = prompt.strip().splitlines()[0]
     return "Run: " + (first if len(first) <= 60 else first[:59] + "…")
@@ -405,4 +422,4 @@ def _info(row: RunRow, pending: int, deliveries: list[DeliveryStatus]) -> RunInf
                    created_at=row.created_at, started_at=row.started_at, ended_at=row.ended_at)
 
 
-__all__ = ["POLICY", "RunLimits", "Runs"]
+__all__ = ["POLICY", "RunLimits", "Runs", "check_run_settings"]

@@ -38,20 +38,17 @@ from pydantic import TypeAdapter, ValidationError
 
 from .._util.timezones import local_zone
 from ..config import cowork_home
-from ..policy import MODES
-from ..policy.rules import session_rule
 from ..policy.workspaces import check_workspace
 from ..protocol import RunInfo, utc_now
 from ..protocol.runs import Deliver
 from ..protocol.schedules import AtTrigger, CronTrigger, EveryTrigger, ScheduleFire, ScheduleInfo, Trigger
-from ..providers import parse_model
 from ..store import NotFound, new_id
 from ..store import runs as run_records
 from ..store import schedules as records
 from ..store.models import ScheduleFireRow, ScheduleRow
 from . import templates
 from .delivery import checked_deliver
-from .runs import Runs
+from .runs import Runs, check_run_settings
 from .templates import PreviousRun
 
 log = logging.getLogger(__name__)
@@ -186,16 +183,8 @@ class Scheduler:
         if not prompt.strip():
             raise ValueError("the prompt is empty")
         templates.check(prompt)
-        for name, value, allowed in (("overlap", overlap, ("skip", "queue", "cancel")),
-                                     ("missed", missed, ("skip", "once", "each")),
-                                     ("approvals", approvals, ("deny", "wait")), ("session", session, ("new", "continue")),
-                                     ("mode", mode, MODES)):
-            if value not in allowed:
-                raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
-        for pattern in allow or ():
-            session_rule(pattern)
-        if model:
-            parse_model(model)
+        check_run_settings(mode=mode, approvals=approvals, session=session, allow=allow, model=model,
+                           overlap=(overlap, ("skip", "queue", "cancel")), missed=(missed, ("skip", "once", "each")))
         deliver = checked_deliver(deliver)
         workspace = check_workspace(workspace, cowork_home())
         row = ScheduleRow(id=new_id("sched"), workspace=str(workspace), prompt=prompt, model=model, mode=mode,

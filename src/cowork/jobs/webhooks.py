@@ -40,20 +40,17 @@ from zoneinfo import ZoneInfo
 
 from .._util.timezones import local_zone
 from ..config import cowork_home
-from ..policy import MODES
-from ..policy.rules import session_rule
 from ..policy.workspaces import check_workspace
 from ..protocol import utc_now
 from ..protocol.runs import Deliver
 from ..protocol.webhooks import WebhookInfo
-from ..providers import parse_model
 from ..providers.secrets import SecretStore
 from ..store import NotFound, new_id
 from ..store import runs as run_records
 from ..store import webhooks as records
 from ..store.models import WebhookRow
 from . import templates
-from .runs import Runs
+from .runs import Runs, check_run_settings
 from .delivery import checked_deliver
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -122,14 +119,8 @@ class Webhooks:
         if not prompt.strip():
             raise ValueError("the prompt is empty")
         templates.check(prompt, webhook=True)
-        for name, value, allowed in (("approvals", approvals, ("deny", "wait")), ("session", session, ("new", "continue")),
-                                     ("auth", auth, ("hmac", "header")), ("mode", mode, MODES)):
-            if value not in allowed:
-                raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
-        for pattern in allow or ():
-            session_rule(pattern)
-        if model:
-            parse_model(model)
+        check_run_settings(mode=mode, approvals=approvals, session=session, allow=allow, model=model,
+                           auth=(auth, ("hmac", "header")))
         checked = checked_deliver(deliver)
         workspace = check_workspace(workspace, cowork_home())
         now = utc_now()

@@ -65,6 +65,16 @@ def rpc_errors() -> Iterator[None]:
         raise
 
 
+def _existing_folder(workspace: str) -> Path:
+    """``workspace`` as a Path. Raises RpcError: -32602 for a relative path, -32004 for one that
+    is not an existing folder."""
+    if not Path(workspace).is_absolute():
+        raise RpcError(ErrorCode.INVALID_PARAMS, f"workspace must be an absolute path, not {workspace!r}")
+    if not Path(workspace).is_dir():
+        raise RpcError(ErrorCode.NOT_FOUND, f"workspace {workspace} is not an existing folder")
+    return Path(workspace)
+
+
 def _text(parts: list[rpc.TextInput]) -> str:
     return "\n\n".join(p.text for p in parts)
 
@@ -164,13 +174,10 @@ class Service:
     # -- sessions ------------------------------------------------------------------------------
 
     async def session_create(self, p: rpc.SessionCreateParams, caller: Caller) -> rpc.SessionResult:
-        if not Path(p.workspace).is_absolute():
-            raise RpcError(ErrorCode.INVALID_PARAMS, f"workspace must be an absolute path, not {p.workspace!r}")
-        if not Path(p.workspace).is_dir():
-            raise RpcError(ErrorCode.NOT_FOUND, f"workspace {p.workspace} is not an existing folder")
+        workspace = _existing_folder(p.workspace)
         model = p.model or default_model()
         self.runtime.model(model)  # fail now on a missing key, not at the first turn
-        session = await self.runtime.create_session(Path(p.workspace), model, p.mode or "default", p.title or "")
+        session = await self.runtime.create_session(workspace, model, p.mode or "default", p.title or "")
         return rpc.SessionResult(session=session)
 
     async def session_list(self, p: rpc.SessionListParams, caller: Caller) -> rpc.SessionListResult:
@@ -224,13 +231,10 @@ class Service:
     # -- runs (cowork.jobs) ----------------------------------------------------------------------
 
     async def run_submit(self, p: rpc.RunSubmitParams, caller: Caller) -> rpc.RunResult:
-        if not Path(p.workspace).is_absolute():
-            raise RpcError(ErrorCode.INVALID_PARAMS, f"workspace must be an absolute path, not {p.workspace!r}")
-        if not Path(p.workspace).is_dir():
-            raise RpcError(ErrorCode.NOT_FOUND, f"workspace {p.workspace} is not an existing folder")
+        workspace = _existing_folder(p.workspace)
         if p.model:
             self.runtime.model(p.model)  # fail now on a missing key, not when the run starts
-        run = await self.runs.submit(Path(p.workspace), p.prompt, model=p.model, mode=p.mode, title=p.title,
+        run = await self.runs.submit(workspace, p.prompt, model=p.model, mode=p.mode, title=p.title,
                                      session_id=p.session_id, approvals=p.approvals,
                                      approval_timeout=p.approval_timeout, allow=p.allow, deliver=p.deliver)
         return rpc.RunResult(run=run)
@@ -246,14 +250,11 @@ class Service:
         return rpc.RunResult(run=await self.runs.cancel(p.run_id))
 
     async def schedule_create(self, p: rpc.ScheduleCreateParams, caller: Caller) -> rpc.ScheduleResult:
-        if not Path(p.workspace).is_absolute():
-            raise RpcError(ErrorCode.INVALID_PARAMS, f"workspace must be an absolute path, not {p.workspace!r}")
-        if not Path(p.workspace).is_dir():
-            raise RpcError(ErrorCode.NOT_FOUND, f"workspace {p.workspace} is not an existing folder")
+        workspace = _existing_folder(p.workspace)
         if p.model:
             self.runtime.model(p.model)
         schedule = await self.scheduler.create(
-            Path(p.workspace), p.prompt, p.trigger.model_dump(mode="json"), model=p.model, mode=p.mode,
+            workspace, p.prompt, p.trigger.model_dump(mode="json"), model=p.model, mode=p.mode,
             overlap=p.overlap, missed=p.missed, approvals=p.approvals, approval_timeout=p.approval_timeout,
             allow=p.allow, session=p.session, enabled=p.enabled,
             deliver=p.deliver.model_dump(mode="json") if p.deliver else None)
@@ -280,14 +281,11 @@ class Service:
         return rpc.ScheduleHistoryResult(fires=await self.scheduler.history(p.schedule_id, p.limit))
 
     async def webhook_create(self, p: rpc.WebhookCreateParams, caller: Caller) -> rpc.WebhookSecretResult:
-        if not Path(p.workspace).is_absolute():
-            raise RpcError(ErrorCode.INVALID_PARAMS, f"workspace must be an absolute path, not {p.workspace!r}")
-        if not Path(p.workspace).is_dir():
-            raise RpcError(ErrorCode.NOT_FOUND, f"workspace {p.workspace} is not an existing folder")
+        workspace = _existing_folder(p.workspace)
         if p.model:
             self.runtime.model(p.model)
         webhook, secret = await self.webhooks.create(
-            Path(p.workspace), p.prompt, model=p.model, mode=p.mode, approvals=p.approvals,
+            workspace, p.prompt, model=p.model, mode=p.mode, approvals=p.approvals,
             approval_timeout=p.approval_timeout, allow=p.allow, session=p.session, auth=p.auth,
             rate_per_minute=p.rate_per_minute, deliver=p.deliver.model_dump(mode="json") if p.deliver else None)
         return rpc.WebhookSecretResult(webhook=webhook, secret=secret)
@@ -410,19 +408,12 @@ class Service:
             for path, count, last in await self.runtime.list_workspaces()
         ])
 
-
     # -- skills (the "skills" extension's service, when the server has it) ------------------------
 
     async def _skills_workspace(self, p: rpc.SkillsListParams) -> Path | None:
         if p.session_id:
             return Path((await self.runtime.get_session(p.session_id)).workspace)
-        if p.workspace:
-            if not Path(p.workspace).is_absolute():
-                raise RpcError(ErrorCode.INVALID_PARAMS, f"workspace must be an absolute path, not {p.workspace!r}")
-            if not Path(p.workspace).is_dir():
-                raise RpcError(ErrorCode.NOT_FOUND, f"workspace {p.workspace} is not an existing folder")
-            return Path(p.workspace)
-        return None
+        return _existing_folder(p.workspace) if p.workspace else None
 
     def _skills_service(self) -> Any:
         extension = self.runtime.extension("skills")

@@ -8,6 +8,7 @@ import { Client } from './rpc.js';
 import { useRoute, navigate } from './router.js';
 import { SessionList, NewSession } from './sessions.js';
 import { RunList } from './runs.js';
+import { ScheduleList } from './schedules.js';
 import { SessionView } from './session.js';
 import { Settings } from './settings.js';
 import { TokenPrompt } from './auth.js';
@@ -93,6 +94,7 @@ function App({ client }) {
         ${client.capabilities ? html`<${SessionList} client=${client} connected=${connected} bump=${bump}
           currentId=${route.name === 'session' ? route.sessionId : null} />` : null}
         ${client.capabilities ? html`<${RunList} client=${client} connected=${connected} />` : null}
+        ${client.capabilities ? html`<${ScheduleList} client=${client} connected=${connected} />` : null}
       </aside>
       <div id="main" class="main" tabindex="-1">${main}</div>
     </div>
