@@ -5,7 +5,7 @@
 // tab or any other client — saying who answered, then goes. Alt+Y / Alt+S / Alt+N answer the
 // newest pending card.
 
-import { html, useState, useEffect, useRef, useCallback } from '../vendor/preact.js';
+import { html, useState, useEffect, useLayoutEffect, useRef, useCallback } from '../vendor/preact.js';
 import { Diff } from './diff.js';
 
 /** How long (ms) an answered or expired card stays on screen. */
@@ -125,8 +125,10 @@ function ApprovalCard({ a, client, readOnly, multi, selected, onSelect, lingerin
   };
   const deny = () => respond('deny', reason.trim() ? { reason: reason.trim() } : {});
 
-  // Keyboard answers come from ApprovalCards as a custom event on the newest card.
-  useEffect(() => {
+  // Keyboard answers come from ApprovalCards as a custom event on the newest card. A layout
+  // effect: the listener is there before the card is painted, so a key pressed the moment the
+  // card appears is not lost.
+  useLayoutEffect(() => {
     const el = cardRef && cardRef.current;
     if (!el) return undefined;
     const onKey = (e) => {
@@ -243,9 +245,10 @@ export function ApprovalCards({ state, client, readOnly }) {
     if (button) button.focus();
   }, [pendingIds]);
 
-  // Alt+Y / Alt+S / Alt+N answer the newest pending card.
+  // Alt+Y / Alt+S / Alt+N answer the newest pending card (the listener follows it before the
+  // card is painted: a layout effect).
   const newest = pending[pending.length - 1];
-  useEffect(() => {
+  useLayoutEffect(() => {
     if (readOnly || !newest) return undefined;
     const onKey = (e) => {
       if (!e.altKey || e.ctrlKey || e.metaKey || e.repeat) return;
