@@ -249,3 +249,21 @@ async def test_bad_schedules_are_refused(rt, ws, tmp_path):
     with pytest.raises(NotFound):
         await scheduler.delete("sched_nope")
     assert await scheduler.list() == []
+
+
+@pytest.mark.parametrize("policy, started", [("once", 2), ("each", 10)])  # with 09:00, on time
+async def test_a_downtime_longer_than_one_round_still_runs_once_or_the_latest_ten(rt, ws, monkeypatch, policy, started):
+    import cowork.jobs.schedules as schedules
+
+    monkeypatch.setattr(schedules, "MAX_FIRES_PER_ROUND", 25)  # 60 missed fires take three rounds
+    clock = Clock(datetime(2027, 5, 3, 8, 0, 30, tzinfo=UTC))
+    runs = Runs(rt, dispatch=False)
+    scheduler = Scheduler(runs, dispatch=False, clock=clock)
+    made = await scheduler.create(ws, "every minute", {"every": 60}, model=MODEL, missed=policy, overlap="queue")
+    clock.now = datetime(2027, 5, 3, 9, 0, 45, tzinfo=UTC)  # an hour down: 59 fires missed, 09:00 on time
+    for _ in range(4):
+        await scheduler.tick()
+    got = await fires(scheduler, made.id)
+    assert len(got) == 60 and len(await runs.list()) == started
+    ran = [t for t, o, _ in got if o == "started"]
+    assert ran[-2:] == ["05-03 08:59", "05-03 09:00"]  # the latest missed fire, then the one on time

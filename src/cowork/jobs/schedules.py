@@ -60,7 +60,9 @@ MAX_EACH = 10
 """With ``missed: each``, at most this many missed fires run (the latest); older ones are skipped."""
 
 MAX_FIRES_PER_ROUND = 1000
-"""Fire times one schedule deals with in one round (the next round goes on from there)."""
+"""Fire times one schedule deals with in one round (the next round goes on from there). When a
+round is full, more missed fires follow, so none of its missed fires runs (``once`` and ``each``
+run only from the last round)."""
 
 NEXT_SHOWN = 5
 """How many next fire times a schedule shows."""
@@ -268,6 +270,11 @@ class Scheduler:
         late = [t for t in times if now - t > MISSED_GRACE]
         plan: list[tuple[datetime, str | None, str | None]] = []  # (time, skipped because, note)
         when = f"no cowork server was running at that time ({row.missed!r} policy)"
+        more = len(times) == MAX_FIRES_PER_ROUND  # more missed fires follow: none of these is the latest
+        if more and row.missed != "skip":
+            why = "the latest missed fire ran instead" if row.missed == "once" else f"more than {MAX_EACH} were missed"
+            plan += [(t, f"missed: {when}; {why}", None) for t in late]
+            late = []
         if row.missed == "skip":
             plan += [(t, f"missed: {when}", None) for t in late]
         elif row.missed == "once":
