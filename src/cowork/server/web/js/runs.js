@@ -19,28 +19,39 @@ const STATE_CLASS = {
 const errorText = (e) => (e && e.message) || String(e);
 
 /**
+ * `call(method, params)` now and every `everyMs` while the page is visible and `connected`:
+ * `[result, error, setError, reload]` (result null until the first answer). The sidebar's run
+ * and schedule lists share it.
+ */
+export function usePolled(client, connected, method, params, everyMs) {
+  const [result, setResult] = useState(null);
+  const [error, setError] = useState(null);
+  const key = JSON.stringify(params);
+  const load = useCallback(async () => {
+    try {
+      setResult(await client.call(method, JSON.parse(key)));
+      setError(null);
+    } catch (e) {
+      setError(errorText(e));
+    }
+  }, [client, method, key]);
+  useEffect(() => {
+    if (!connected) return undefined;
+    load();
+    const timer = setInterval(() => { if (document.visibilityState === 'visible') load(); }, everyMs);
+    return () => clearInterval(timer);
+  }, [load, connected, everyMs]);
+  return [result, error, setError, load];
+}
+
+/**
  * The sidebar list of runs; hidden while there are none.
  *
  * @param {{client: object, connected: boolean}} props
  */
 export function RunList({ client, connected }) {
-  const [runs, setRuns] = useState(null);
-  const [error, setError] = useState(null);
-  const load = useCallback(async () => {
-    try {
-      const r = await client.call('run/list', { limit: LIMIT });
-      setRuns(r.runs);
-      setError(null);
-    } catch (e) {
-      setError(errorText(e));
-    }
-  }, [client]);
-  useEffect(() => {
-    if (!connected) return undefined;
-    load();
-    const timer = setInterval(() => { if (document.visibilityState === 'visible') load(); }, REFRESH_MS);
-    return () => clearInterval(timer);
-  }, [load, connected]);
+  const [listed, error, setError, load] = usePolled(client, connected, 'run/list', { limit: LIMIT }, REFRESH_MS);
+  const runs = listed && listed.runs;
   const cancel = async (run) => {
     try {
       await client.call('run/cancel', { runId: run.id });

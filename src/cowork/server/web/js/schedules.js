@@ -2,7 +2,8 @@
 // paused or not; pause, resume and "run now" for a full token. Asked again every few seconds
 // while the page is visible (`schedule/list`), like the session and run lists.
 
-import { html, useState, useEffect, useCallback } from '../vendor/preact.js';
+import { html, useState } from '../vendor/preact.js';
+import { usePolled } from './runs.js';
 
 const REFRESH_MS = 10000;
 
@@ -21,24 +22,9 @@ function when(ts) {
  * @param {{client: object, connected: boolean}} props
  */
 export function ScheduleList({ client, connected }) {
-  const [schedules, setSchedules] = useState(null);
-  const [error, setError] = useState(null);
+  const [listed, error, setError, load] = usePolled(client, connected, 'schedule/list', {}, REFRESH_MS);
+  const schedules = listed && listed.schedules;
   const [note, setNote] = useState(null);
-  const load = useCallback(async () => {
-    try {
-      const r = await client.call('schedule/list', {});
-      setSchedules(r.schedules);
-      setError(null);
-    } catch (e) {
-      setError(errorText(e));
-    }
-  }, [client]);
-  useEffect(() => {
-    if (!connected) return undefined;
-    load();
-    const timer = setInterval(() => { if (document.visibilityState === 'visible') load(); }, REFRESH_MS);
-    return () => clearInterval(timer);
-  }, [load, connected]);
   const act = async (method, params, said) => {
     try {
       const r = await client.call(method, params);
