@@ -31,3 +31,29 @@ def marked(marker: str | bytes) -> list[int]:
             except OSError:
                 pass
     return found
+
+
+def describe(pids: list[int]) -> str:
+    """``pid: state wchan cmdline`` per process, for a failure message that says where each one waits."""
+    lines = []
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            wchan = Path(f"/proc/{pid}/wchan").read_text()
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        lines.append(f"{pid}: {stat} {wchan or '-'} {cmd[:200]}")
+    return "\n".join(lines)
+
+
+def sleeping(marker: str) -> list[int]:
+    """Host pids of live ``sleep MARKER`` processes (not the shells whose command line names it)."""
+    found = []
+    for pid in marked(marker):
+        try:
+            if Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].endswith(b"sleep"):
+                found.append(pid)
+        except OSError:
+            pass
+    return found
