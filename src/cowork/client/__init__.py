@@ -16,7 +16,10 @@ Errors: :class:`CoworkError` (an error answer; ``.code`` from
 :class:`cowork.protocol.rpc.ErrorCode`, ``.message``, ``.data``) and :class:`ConnectionLost`.
 """
 
-from .connection import AsyncClient, ConnectionLost, CoworkError, Subscription
-from .sync import Client, SyncSubscription
+from .connection import AsyncClient, ConnectionLost, CoworkError, RunUpdates, Subscription
+from .sync import Client, SyncRunUpdates, SyncSubscription
 
-__all__ = ["AsyncClient", "Client", "ConnectionLost", "CoworkError", "Subscription", "SyncSubscription"]
+__all__ = [
+    "AsyncClient", "Client", "ConnectionLost", "CoworkError", "RunUpdates", "Subscription", "SyncRunUpdates",
+    "SyncSubscription",
+]

@@ -125,7 +125,8 @@ class Pending:
 class Rpc:
     """One JSON-RPC connection that survives drops.
 
-    ``on_event(params)``: every ``event`` notification's params (a dict, unparsed).
+    ``on_event(params)``: every ``event`` notification's params (a dict, unparsed);
+    ``on_notification(method, params)``: every other notification with object params.
     ``on_resume()``: after a reconnect and ``initialize``, before anything is re-sent.
     ``on_finish(failure, end_with)``: the connection is over for good (closed, or lost and not
     reconnected); ``end_with`` is what a follower should end with (None: the failure itself).
@@ -133,7 +134,8 @@ class Rpc:
 
     def __init__(self, url: str, *, token: str | None, client_name: str, reconnect: bool,
                  reconnect_timeout: float, on_event: Callable[[dict[str, Any]], None],
-                 on_resume: Callable[[], None], on_finish: Callable[[ConnectionLost, Any], None]) -> None:
+                 on_resume: Callable[[], None], on_finish: Callable[[ConnectionLost, Any], None],
+                 on_notification: Callable[[str, dict[str, Any]], None] | None = None) -> None:
         self.url = ws_url(url)
         self.token = token
         self.client_name = client_name
@@ -143,6 +145,7 @@ class Rpc:
         self.capabilities: Capabilities | None = None
         self.protocol_version: str | None = None
         self._on_event, self._on_resume, self._on_finish = on_event, on_resume, on_finish
+        self._on_notification = on_notification
         self._ws: ClientConnection | None = None
         self._gen = 0
         self._next_id = 0
@@ -342,6 +345,8 @@ class Rpc:
         if "method" in message:
             if message["method"] == EVENT_NOTIFICATION and isinstance(message.get("params"), dict):
                 self._on_event(message["params"])
+            elif self._on_notification is not None and isinstance(message.get("params"), dict):
+                self._on_notification(message["method"], message["params"])
             else:
                 log.debug("ignored notification %.200r", message)
             return

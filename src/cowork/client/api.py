@@ -17,8 +17,9 @@ For every call: ``os.PathLike`` values are sent as strings, an ``input`` may be 
 text part), and ``turn/start`` gets a fresh ``clientMessageId`` (uuid4) when none is given, so the
 re-send after a reconnect is safe. Bad arguments raise pydantic's ``ValidationError`` before
 anything is sent; an error answer raises :class:`CoworkError`; a lost connection
-:class:`ConnectionLost`. ``session/subscribe`` and ``session/unsubscribe`` belong to the
-subscriptions (:meth:`AsyncClient.subscribe`), not to this module.
+:class:`ConnectionLost`. ``session/subscribe``, ``session/unsubscribe``, ``run/subscribe`` and
+``run/unsubscribe`` belong to the subscriptions (:meth:`AsyncClient.subscribe`,
+:meth:`AsyncClient.watch_runs`), not to this module.
 """
 
 from __future__ import annotations
@@ -75,9 +76,11 @@ FRIENDLY: dict[str, Call] = {
 }
 """Friendly name → the call it makes (the names the SDK had before the table was the source)."""
 
-SUBSCRIPTION_METHODS = frozenset({"initialize", "session/subscribe", "session/unsubscribe"})
+SUBSCRIPTION_METHODS = frozenset({"initialize", "session/subscribe", "session/unsubscribe", "run/subscribe",
+                                  "run/unsubscribe"})
 """Rows of ``METHODS`` with no generated method: the wire runs ``initialize``; the subscriptions
-own the other two (:meth:`AsyncClient.subscribe`, :meth:`AsyncClient.unsubscribe`)."""
+own the others (:meth:`AsyncClient.subscribe`, :meth:`AsyncClient.unsubscribe`,
+:meth:`AsyncClient.watch_runs`)."""
 
 
 def method_name(method: str) -> str:

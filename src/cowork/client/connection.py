@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from ..protocol.rpc import METHODS, Capabilities, ServerInfo, Wire
 from ._rpc import DEFAULT_URL, SAFE_TO_REPEAT, ConnectionLost, CoworkError, Rpc, ws_url
 from .api import AsyncAPI
+from .run_updates import RunSubscription, RunUpdates
 from .subscriptions import Subscription, Subscriptions
 
 
@@ -47,10 +48,21 @@ class AsyncClient(AsyncAPI):
     def __init__(self, url: str = DEFAULT_URL, *, token: str | None = None, client_name: str = "cowork-python",
                  reconnect: bool = True, reconnect_timeout: float = 30.0) -> None:
         self._subscriptions = Subscriptions()
+        self._runs = RunSubscription()
         self._rpc = Rpc(url, token=token, client_name=client_name, reconnect=reconnect,
                         reconnect_timeout=reconnect_timeout, on_event=self._subscriptions.on_event,
-                        on_resume=self._subscriptions.resume, on_finish=self._subscriptions.finish)
+                        on_resume=self._resume, on_finish=self._finish,
+                        on_notification=self._runs.on_notification)
         self._subscriptions.attach(self._rpc)
+        self._runs.attach(self._rpc)
+
+    def _resume(self) -> None:
+        self._subscriptions.resume()
+        self._runs.resume()
+
+    def _finish(self, failure: ConnectionLost, end_with: Any) -> None:
+        self._subscriptions.finish(failure, end_with)
+        self._runs.finish(failure, end_with)
 
     # -- connection ---------------------------------------------------------------------------
 
@@ -128,5 +140,14 @@ class AsyncClient(AsyncAPI):
     session_subscribe = subscribe
     session_unsubscribe = unsubscribe
 
+    async def watch_runs(self, workspace: str | None = None, limit: int = 50) -> RunUpdates:
+        """``run/subscribe``: the newest ``limit`` runs now (``.runs``), then every change of a run
+        (of ``workspace`` when given) as it happens, across reconnects; see :class:`RunUpdates`.
+        One is open per client: a new one ends the one before. Close it to stop."""
+        return await self._runs.open(str(workspace) if workspace is not None else None, limit)
 
-__all__ = ["DEFAULT_URL", "SAFE_TO_REPEAT", "AsyncClient", "ConnectionLost", "CoworkError", "Subscription", "ws_url"]
+
+__all__ = [
+    "DEFAULT_URL", "SAFE_TO_REPEAT", "AsyncClient", "ConnectionLost", "CoworkError", "RunUpdates", "Subscription",
+    "ws_url",
+]

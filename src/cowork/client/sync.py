@@ -16,10 +16,10 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from ..protocol import Event
+from ..protocol import Event, RunInfo
 from ..protocol.rpc import Capabilities, ServerInfo
 from .api import SyncAPI
-from .connection import DEFAULT_URL, AsyncClient, Subscription
+from .connection import DEFAULT_URL, AsyncClient, RunUpdates, Subscription
 
 T = TypeVar("T")
 
@@ -68,6 +68,48 @@ class SyncSubscription:
             self._client._run(self._sub.close())
 
     def __enter__(self) -> SyncSubscription:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class SyncRunUpdates:
+    """A blocking iterator over run changes (see :class:`RunUpdates`): ``updates.runs``; ``for
+    run in updates``; ``updates.next(timeout)``; ``updates.close()``."""
+
+    def __init__(self, client: Client, updates: RunUpdates) -> None:
+        self._client = client
+        self._updates = updates
+
+    @property
+    def runs(self) -> list[RunInfo]:
+        """The newest runs when the updates began."""
+        return self._updates.runs
+
+    def __iter__(self) -> Iterator[RunInfo]:
+        return self
+
+    def __next__(self) -> RunInfo:
+        try:
+            return self._client._run(self._updates.__anext__())
+        except StopAsyncIteration:
+            raise StopIteration from None
+
+    def next(self, timeout: float | None = None) -> RunInfo:
+        """The next changed run. Raises TimeoutError after ``timeout`` seconds, StopIteration once
+        closed, :class:`ConnectionLost` when the client cannot reconnect."""
+        try:
+            return self._client._run(self._updates.next(timeout))
+        except StopAsyncIteration:
+            raise StopIteration from None
+
+    def close(self) -> None:
+        """``run/unsubscribe``. Idempotent."""
+        if not self._client._stopped:
+            self._client._run(self._updates.close())
+
+    def __enter__(self) -> SyncRunUpdates:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -169,5 +211,9 @@ class Client(SyncAPI):
     session_subscribe = subscribe
     session_unsubscribe = unsubscribe
 
+    def watch_runs(self, workspace: str | None = None, limit: int = 50) -> SyncRunUpdates:
+        """See :meth:`AsyncClient.watch_runs`; returns a blocking iterator."""
+        return SyncRunUpdates(self, self._run(self._client.watch_runs(workspace, limit)))
 
-__all__ = ["Client", "SyncSubscription"]
+
+__all__ = ["Client", "SyncRunUpdates", "SyncSubscription"]

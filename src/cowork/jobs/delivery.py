@@ -88,7 +88,8 @@ def checked_deliver(deliver: Any) -> dict[str, Any] | None:
 
 
 class Deliveries:
-    """The deliveries of one server. ``get_run(id)``: the run as clients see it."""
+    """The deliveries of one server. ``get_run(id)``: the run as clients see it;
+    ``on_change(id)``, when set, is awaited after a delivery of that run was recorded or tried."""
 
     def __init__(self, store: Store, get_run: Callable[[str], Awaitable[RunInfo]], *,
                  smtp: SmtpSettings | None = None, secret: str | None = None, retry_base: float = RETRY_BASE_S,
@@ -106,12 +107,17 @@ class Deliveries:
         self.retry_base = retry_base
         self.max_attempts = max_attempts
         self.clock = clock
+        self.on_change: Callable[[str], Awaitable[None]] | None = None
         self._wake = asyncio.Event()
         self._loop: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         if self._loop is None:
             self._loop = asyncio.create_task(self._run(), name="cowork deliveries")
+
+    async def _changed(self, run_id: str) -> None:
+        if self.on_change is not None:
+            await self.on_change(run_id)
 
     async def close(self) -> None:
         if self._loop is not None:
@@ -136,6 +142,7 @@ class Deliveries:
             with contextlib.suppress(IntegrityError):
                 async with self.store._write() as db:
                     db.add(row)
+        await self._changed(run.id)
         self._wake.set()
 
     async def statuses(self, run_ids: list[str]) -> dict[str, list[DeliveryStatus]]:
@@ -210,6 +217,7 @@ class Deliveries:
             await db.execute(update(DeliveryRow).where(DeliveryRow.run_id == row.run_id,
                                                        DeliveryRow.channel == row.channel,
                                                        DeliveryRow.event == row.event).values(**fields))
+        await self._changed(row.run_id)
 
     async def _post(self, channel: WebhookChannel, run: RunInfo, row: DeliveryRow) -> None:
         body = json.dumps({"event": row.event, "run": run.model_dump(mode="json", exclude={"deliveries"})}).encode()

@@ -48,6 +48,7 @@ from ..store import new_id
 from ..store import runs as records
 from ..store.models import RunRow
 from .delivery import Deliveries
+from .run_feed import RunFeed
 
 if TYPE_CHECKING:
     from ..engine import Runtime
@@ -99,6 +100,9 @@ class Runs:
         self.dispatch = dispatch
         self.limits = limits or RunLimits()
         self.deliveries = deliveries or Deliveries(runtime.store, self.get)
+        self.deliveries.on_change = self._touch
+        self.feed = RunFeed(runtime.store, self.get)
+        """Who is told about run changes (``run/subscribe``)."""
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{new_id('srv')}"
         self._wake = asyncio.Event()
         self._loop: asyncio.Task[None] | None = None
@@ -127,6 +131,7 @@ class Runs:
         self._watchers.clear()
         self._timers.clear()
         await self.deliveries.close()
+        await self.feed.close()
 
     # -- what clients call ----------------------------------------------------------------------
 
@@ -167,6 +172,7 @@ class Runs:
                      approval_timeout=approval_timeout, cancel_requested=False, warnings=[],
                      deliver=deliver.model_dump(mode="json") if deliver is not None else None, created_at=utc_now())
         await records.add_run(self.runtime.store, row)
+        self.feed.changed(row.id)
         self._wake.set()
         return await self.get(row.id)
 
@@ -189,10 +195,10 @@ class Runs:
         run ends ``cancelled``); an ended run is returned as it is. Raises NotFound."""
         store = self.runtime.store
         row = await records.get_run(store, run_id)
-        if row.state == "queued" and await records.transition(
-                store, run_id, "queued", state="cancelled", ended_at=utc_now(), error="cancelled before it started"):
+        if row.state == "queued" and await self._transition(
+                run_id, "queued", state="cancelled", ended_at=utc_now(), error="cancelled before it started"):
             return await self.get(run_id)
-        if await records.transition(store, run_id, "running", cancel_requested=True):
+        if await self._transition(run_id, "running", cancel_requested=True):
             await self._interrupt(row.session_id, row.turn_id)  # its turn runs here; else its server sees the request
             with contextlib.suppress(TimeoutError):
                 return await self.wait(run_id, CANCEL_WAIT_S)
@@ -206,6 +212,23 @@ class Runs:
                 if info.state in ENDED_RUN_STATES:
                     return info
                 await asyncio.sleep(0.05)
+
+    # -- changes --------------------------------------------------------------------------------
+
+    async def _transition(self, run_id: str, expected: str | list[str], **fields: Any) -> bool:
+        """:func:`cowork.store.runs.transition`, told to the run's watchers when it happened."""
+        done = await records.transition(self.runtime.store, run_id, expected, **fields)
+        if done:
+            self.feed.changed(run_id)
+        return done
+
+    async def _touch(self, run_id: str) -> None:
+        """Something the run shows outside its row changed (an approval, a delivery)."""
+        try:
+            await records.touch(self.runtime.store, run_id)
+        except Exception:  # told anyway: a client reads the run as it stands
+            log.exception("recording a change of run %s failed", run_id)
+        self.feed.changed(run_id)
 
     # -- dispatching ----------------------------------------------------------------------------
 
@@ -233,6 +256,7 @@ class Runs:
                 continue
             if not await records.claim(store, row.id, self.owner):
                 continue  # another server took it
+            self.feed.changed(row.id)
             total += 1
             per[row.workspace] = per.get(row.workspace, 0) + 1
             if not await self._start(row):
@@ -246,13 +270,13 @@ class Runs:
             after = await self.runtime.last_seq(row.session_id)
             started = await self.runtime.start_turn(row.session_id, row.prompt, client_message_id=row.id)
         except TurnInProgress:  # a person's turn runs in that session: try again later
-            await records.transition(store, row.id, "running", state="queued", owner=None, started_at=None)
+            await self._transition(row.id, "running", state="queued", owner=None, started_at=None)
             return False
         except Exception as exc:  # no such session any more, a missing API key, an unsafe workspace…
-            await records.transition(store, row.id, "running", state="failed", ended_at=utc_now(),
+            await self._transition(row.id, "running", state="failed", ended_at=utc_now(),
                                      error=f"the run could not start: {exc}")
             return True
-        await records.transition(store, row.id, "running", turn_id=started.turn_id)
+        await self._transition(row.id, "running", turn_id=started.turn_id)
         self._watch(row.id, row.session_id, started.turn_id, after)
         if (await records.get_run(store, row.id)).cancel_requested:  # cancelled while its turn was starting
             await self._interrupt(row.session_id, started.turn_id)
@@ -278,10 +302,12 @@ class Runs:
                     continue
                 if isinstance(event, ApprovalRequested):
                     self._police(row, event)
+                    await self._touch(run_id)  # it waits for a person now
                 elif isinstance(event, ApprovalResolved):
                     timer = self._timers.pop(event.approval_id, None)
                     if timer is not None:
                         timer.cancel()
+                    await self._touch(run_id)
                 elif isinstance(event, ItemCompleted) and isinstance(event.item, AssistantMessage):
                     last_text = event.item.text
                 elif is_terminal(event):
@@ -333,7 +359,7 @@ class Runs:
         elif isinstance(event, TurnInterrupted):
             cancelled = row.cancel_requested
             fields |= {"state": "cancelled" if cancelled else "interrupted", "error": event.reason}
-        if await records.transition(store, run_id, "running", **fields) and row.deliver:
+        if await self._transition(run_id, "running", **fields) and row.deliver:
             await self._deliver(run_id, "ended")
 
     async def _settle(self) -> None:
@@ -342,10 +368,10 @@ class Runs:
         for row in await records.list_runs(store, states=["running"], limit=10_000):
             if row.turn_id is None:
                 if row.cancel_requested:
-                    await records.transition(store, row.id, "running", state="cancelled", ended_at=utc_now(),
+                    await self._transition(row.id, "running", state="cancelled", ended_at=utc_now(),
                                              error="cancelled before it started")
                 else:  # claimed, never started (its turn/start carries the run's id: no second turn)
-                    await records.transition(store, row.id, "running", state="queued", owner=None, started_at=None)
+                    await self._transition(row.id, "running", state="queued", owner=None, started_at=None)
                 continue
             status = await store.get_turn_status(row.turn_id)
             if status is not None and status[1] == "running":
@@ -366,7 +392,7 @@ class Runs:
         if end is not None:
             await self._end(row.id, end, last_text)
         else:
-            await records.transition(self.runtime.store, row.id, "running", state="interrupted", ended_at=utc_now(),
+            await self._transition(row.id, "running", state="interrupted", ended_at=utc_now(),
                                      error="its turn left no end in the journal")
 
     async def _infos(self, rows: list[RunRow]) -> list[RunInfo]:
@@ -419,7 +445,8 @@ def _info(row: RunRow, pending: int, deliveries: list[DeliveryStatus]) -> RunInf
                    approval_timeout=row.approval_timeout, turn_id=row.turn_id, pending_approvals=pending,
                    stop_reason=row.stop_reason, error=row.error, result=row.result, warnings=list(row.warnings or []),
                    deliver=Deliver.model_validate(row.deliver) if row.deliver else None, deliveries=deliveries,
-                   created_at=row.created_at, started_at=row.started_at, ended_at=row.ended_at)
+                   created_at=row.created_at, started_at=row.started_at, ended_at=row.ended_at,
+                   updated_at=row.updated_at)
 
 
 __all__ = ["POLICY", "RunLimits", "Runs", "check_run_settings"]

@@ -630,6 +630,17 @@ class RunListResult(Wire):
     runs: list[RunInfo] = Field(description="Newest first.")
 
 
+class RunSubscribeParams(Wire):
+    workspace: PathText | None = Field(default=None, description="Only runs of this workspace.")
+    limit: int = Field(default=50, ge=0, le=500, description="How many of the newest runs the answer lists.")
+
+
+class RunUpdatedParams(Wire):
+    """The params of a ``run.updated`` notification: a run as it stands after a change."""
+
+    run: RunInfo
+
+
 # -- schedules (docs/automation.md) ------------------------------------------------------------
 
 
@@ -765,6 +776,9 @@ METHODS: dict[str, Method] = {
     "run/list": Method(RunListParams, RunListResult, False, "Runs, newest first."),
     "run/get": Method(RunIdParams, RunResult, False, "One run and where it stands."),
     "run/cancel": Method(RunIdParams, RunResult, True, "Cancel a queued or running run."),
+    "run/subscribe": Method(RunSubscribeParams, RunListResult, False,
+                            "The newest runs now, then a `run.updated` notification at every change of a run."),
+    "run/unsubscribe": Method(Empty, Empty, False, "Stop the `run.updated` notifications."),
     "schedule/create": Method(ScheduleCreateParams, ScheduleResult, True, "Create a schedule that starts runs."),
     "schedule/list": Method(ScheduleListParams, ScheduleListResult, False, "Schedules with their next fire times."),
     "schedule/get": Method(ScheduleIdParams, ScheduleResult, False, "One schedule."),
@@ -779,7 +793,9 @@ METHODS: dict[str, Method] = {
 }
 
 EVENT_NOTIFICATION = "event"
-"""The server's only notification: ``{"method": "event", "params": <an Event>}``."""
+"""A session's event: ``{"method": "event", "params": <an Event>}`` (``session/subscribe``)."""
+RUN_NOTIFICATION = "run.updated"
+"""A run changed: ``{"method": "run.updated", "params": {"run": <a RunInfo>}}`` (``run/subscribe``)."""
 
 
 # -- errors ------------------------------------------------------------------------------------
@@ -832,7 +848,7 @@ class RpcError(Exception):
 __all__ = [
     "MAX_ID_CHARS", "MAX_INPUT_PARTS", "MAX_PATHS", "MAX_PLAN_STEPS", "MAX_PLAN_STEP_CHARS", "MAX_PATH_CHARS", "MAX_SEQ", "MAX_TEXT_CHARS", "MAX_TITLE_CHARS",
     "Id", "ModelName", "PathText", "Title",
-    "EVENT_BATCH_MAX", "EVENT_NOTIFICATION", "ERROR_NAMES", "METHODS", "PROTOCOL_VERSION", "ApprovalAnswer", "ApprovalAnswerFields", "ApprovalRespondParams",
+    "EVENT_BATCH_MAX", "EVENT_NOTIFICATION", "RUN_NOTIFICATION", "ERROR_NAMES", "METHODS", "PROTOCOL_VERSION", "ApprovalAnswer", "ApprovalAnswerFields", "ApprovalRespondParams",
     "ApprovalRespondResult", "Capabilities",
     "ClientCapabilities", "ClientInfo", "Empty", "ErrorCode", "InitializeParams", "InitializeResult", "InputPart", "Method",
     "ModelEntry", "ModelsListResult", "RpcError", "ServerInfo", "SessionCreateParams", "SessionForkParams",

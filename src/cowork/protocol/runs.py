@@ -95,3 +95,6 @@ class RunInfo(BaseModel):
     created_at: AwareDatetime
     started_at: AwareDatetime | None = None
     ended_at: AwareDatetime | None = None
+    updated_at: AwareDatetime | None = Field(
+        default=None, description="When anything shown here last changed (its state, its pending approvals, its "
+        "deliveries): a client keeps the newest of two copies of a run.")

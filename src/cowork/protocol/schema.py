@@ -2,8 +2,9 @@
 
 The document is JSON Schema draft 2020-12 (https://json-schema.org/draft/2020-12/schema) as
 emitted by pydantic: ``properties`` holds one entry per family (event, item, session),
-``methods`` maps every JSON-RPC method to the ``$ref`` of its params and result, and every model
-is under ``$defs``.
+``methods`` maps every JSON-RPC method to the ``$ref`` of its params and result,
+``notifications`` every server notification to the schema of its params, and every model is
+under ``$defs``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pydantic.json_schema import models_json_schema
 
 from .events import Event
 from .items import Item
-from .rpc import EVENT_NOTIFICATION, METHODS, PROTOCOL_VERSION, ErrorCode
+from .rpc import EVENT_NOTIFICATION, METHODS, PROTOCOL_VERSION, RUN_NOTIFICATION, ErrorCode, RunUpdatedParams
 from .sessions import SessionInfo
 
 REF = "#/$defs/{model}"
@@ -29,6 +30,7 @@ def protocol_json_schema() -> dict[str, Any]:
         session: SessionInfo
 
     models = [(m.params, "validation") for m in METHODS.values()] + [(m.result, "serialization") for m in METHODS.values()]
+    models.append((RunUpdatedParams, "serialization"))
     refs, methods_doc = models_json_schema([(_Protocol, "validation"), *models], ref_template=REF)  # type: ignore[arg-type]
     defs = methods_doc.get("$defs", {})
     props = defs.pop("_Protocol")["properties"]
@@ -38,7 +40,7 @@ def protocol_json_schema() -> dict[str, Any]:
         "title": "cowork protocol",
         "description": "Events, items, sessions and JSON-RPC methods of the cowork protocol "
                        f"(version {PROTOCOL_VERSION}). Server notifications: method '{EVENT_NOTIFICATION}' "
-                       "with an event as params.",
+                       f"with an event as params, '{RUN_NOTIFICATION}' with a run.",
         "properties": {"event": props["event"], "item": props["item"], "session": props["session"]},
         "methods": {
             name: {
@@ -48,6 +50,10 @@ def protocol_json_schema() -> dict[str, Any]:
                 "result": refs[(m.result, "serialization")],
             }
             for name, m in METHODS.items()
+        },
+        "notifications": {
+            EVENT_NOTIFICATION: props["event"],
+            RUN_NOTIFICATION: refs[(RunUpdatedParams, "serialization")],
         },
         "errors": {name: code for name, code in vars(ErrorCode).items() if name.isupper()},
         "$defs": defs,

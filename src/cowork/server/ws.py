@@ -13,8 +13,9 @@ session after ``afterSeq`` goes out as an ``event`` notification, then live even
 A client that declared ``capabilities.eventBatches`` in ``initialize`` gets the notifications that
 are ready together (a page of the replay, a burst of live events) as JSON-RPC 2.0 batches of up to
 :data:`~cowork.protocol.rpc.EVENT_BATCH_MAX`: one frame instead of hundreds, which is what makes a
-100,000-event replay take well under a second. Closing the socket stops the pumps; it never stops
-a turn.
+100,000-event replay take well under a second. ``run/subscribe`` answers with the newest runs and
+then sends a ``run.updated`` notification whenever a run changes (:mod:`cowork.jobs.run_feed`).
+Closing the socket stops the pumps; it never stops a turn.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from fastapi import WebSocket
@@ -32,7 +34,10 @@ from starlette.websockets import WebSocketDisconnect
 
 from .. import __version__
 from ..protocol import rpc
-from ..protocol.rpc import EVENT_BATCH_MAX, EVENT_NOTIFICATION, METHODS, PROTOCOL_VERSION, ErrorCode, RpcError
+from ..jobs.run_feed import RunWatch
+from ..protocol.rpc import (
+    EVENT_BATCH_MAX, EVENT_NOTIFICATION, METHODS, PROTOCOL_VERSION, RUN_NOTIFICATION, ErrorCode, RpcError,
+)
 from .auth import Auth, AuthError, Caller, bearer, redact
 from .methods import Service, rpc_errors
 
@@ -105,6 +110,7 @@ class Connection:
         self._send_lock = asyncio.Lock()
         self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
         self._pumps: dict[str, asyncio.Task[None]] = {}
+        self._run_pump: asyncio.Task[None] | None = None  # run/subscribe
         # subscribe/unsubscribe take effect in the order they arrived, though requests run concurrently
         self._subscriptions_lock = asyncio.Lock()
         self._closed = False
@@ -138,6 +144,7 @@ class Connection:
             self._closed = True
             for pump in self._pumps.values():
                 pump.cancel()
+            self._stop_runs()
             # Requests already running finish (a half-done turn/start must not be cut); their
             # answers go nowhere.
 
@@ -242,6 +249,13 @@ class Connection:
                 if pump is not None:
                     pump.cancel()
             return {}
+        if method == "run/subscribe":
+            async with self._subscriptions_lock:
+                return await self._subscribe_runs(p, after)  # type: ignore[arg-type]
+        if method == "run/unsubscribe":
+            async with self._subscriptions_lock:
+                self._stop_runs()
+            return {}
         return await self.service.call(method, p, self.caller)
 
     def _initialize(self, p: rpc.InitializeParams) -> dict[str, Any]:
@@ -303,6 +317,46 @@ class Connection:
                     return
         finally:
             await batches.aclose()  # type: ignore[attr-defined]
+
+
+    async def _subscribe_runs(self, p: rpc.RunSubscribeParams, after: list[asyncio.Event]) -> dict[str, Any]:
+        """One run subscription per connection: a second one replaces the first."""
+        self._stop_runs()
+        runs = self.service.runs
+        workspace = str(Path(p.workspace).resolve()) if p.workspace else None
+        watch = runs.feed.watch(workspace)  # before the list: a change in between is told, not lost
+        try:
+            listed = await runs.list(workspace=workspace, limit=p.limit) if p.limit else []
+        except BaseException:
+            watch.close()
+            raise
+        watch.told(listed)
+        sent = asyncio.Event()
+        after.append(sent)
+        self._run_pump = asyncio.create_task(self._pump_runs(watch, sent), name="cowork run notifications")
+        return await self._visible(rpc.RunListResult(runs=listed).model_dump(mode="json"))
+
+    async def _pump_runs(self, watch: RunWatch, sent: asyncio.Event) -> None:
+        try:
+            await sent.wait()
+            async for run in watch:
+                params = await self._visible(rpc.RunUpdatedParams(run=run).model_dump(mode="json"))
+                await self._send(json.dumps({"jsonrpc": "2.0", "method": RUN_NOTIFICATION, "params": params}))
+                if self._closed:
+                    return
+        finally:
+            watch.close()
+
+    def _stop_runs(self) -> None:
+        if self._run_pump is not None:
+            self._run_pump.cancel()
+            self._run_pump = None
+
+    async def _visible(self, data: dict[str, Any]) -> dict[str, Any]:
+        """``data`` as this caller may see it (redacted for a read-only token)."""
+        if self.caller is not None and self.caller.read_only:
+            return redact(data, await self.service.workspaces())
+        return data
 
 
 async def serve_websocket(ws: WebSocket, service: Service, auth: Auth) -> None:

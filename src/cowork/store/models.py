@@ -121,10 +121,12 @@ class RunRow(Base):
     (person | schedule | webhook), ``trigger`` what started it (a schedule's or hook's id).
     ``approvals``: deny | wait, ``approval_timeout``: seconds a ``wait`` approval stays pending.
     ``owner``: the server that claimed it; ``cancel_requested``: a cancel reached it while it ran.
+    ``updated_at``: when anything a run shows last changed (its row, its turn's pending approvals,
+    its deliveries): what ``run/subscribe`` follows across servers.
     """
 
     __tablename__ = "runs"
-    __table_args__ = (Index("ix_runs_state_created", "state", "created_at"),)
+    __table_args__ = (Index("ix_runs_state_created", "state", "created_at"), Index("ix_runs_updated", "updated_at"))
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"), index=True)
@@ -146,6 +148,7 @@ class RunRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class ScheduleRow(Base):

@@ -2,11 +2,14 @@
 
 Every change of a run's state is a compare-and-set (``UPDATE … WHERE state = <expected>``), so two
 servers on one store never both claim a queued run, and a run that ended is never ended twice.
+Every change also sets ``updated_at``, which :func:`changed_since` reads to follow the runs other
+servers of the store change.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -20,6 +23,7 @@ ACTIVE = ("queued", "running")
 
 
 async def add_run(store: Store, row: RunRow) -> None:
+    row.updated_at = row.updated_at or row.created_at
     async with store._write() as db:
         db.add(row)
 
@@ -68,8 +72,24 @@ async def transition(store: Store, run_id: str, expected: str | Sequence[str], *
     """Set ``fields`` on the run if its state is (one of) ``expected``; whether it was."""
     states = [expected] if isinstance(expected, str) else list(expected)
     async with store._write() as db:
-        done = await db.execute(update(RunRow).where(RunRow.id == run_id, RunRow.state.in_(states)).values(**fields))
+        done = await db.execute(update(RunRow).where(RunRow.id == run_id, RunRow.state.in_(states))
+                                .values(updated_at=utc_now(), **fields))
     return bool(done.rowcount)  # type: ignore[attr-defined]
+
+
+async def touch(store: Store, run_id: str) -> None:
+    """Set ``updated_at``: something the run shows that is not in its row changed (an approval of
+    its turn was asked or answered, a delivery was sent)."""
+    async with store._write() as db:
+        await db.execute(update(RunRow).where(RunRow.id == run_id).values(updated_at=utc_now()))
+
+
+async def changed_since(store: Store, since: datetime) -> list[tuple[str, datetime]]:
+    """``(run id, updated_at)`` of the runs changed at or after ``since``, oldest change first."""
+    async with store._session() as db:
+        rows = await db.execute(select(RunRow.id, RunRow.updated_at).where(RunRow.updated_at >= since)
+                                .order_by(RunRow.updated_at))
+        return [(i, t) for i, t in rows.all() if t is not None]
 
 
 async def claim(store: Store, run_id: str, owner: str) -> bool:
@@ -77,4 +97,7 @@ async def claim(store: Store, run_id: str, owner: str) -> bool:
     return await transition(store, run_id, "queued", state="running", owner=owner, started_at=utc_now())
 
 
-__all__ = ["ACTIVE", "add_run", "claim", "get_run", "list_runs", "queued_runs", "running_counts", "transition"]
+__all__ = [
+    "ACTIVE", "add_run", "changed_since", "claim", "get_run", "list_runs", "queued_runs", "running_counts", "touch",
+    "transition",
+]
