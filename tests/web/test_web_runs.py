@@ -1,6 +1,7 @@
 """Runs in the browser: a background run that waits for a person shows in the sidebar as
 "waiting for you", its session's approval card answers it and the run completes; a queued run is
-cancelled from the sidebar and never starts."""
+cancelled from the sidebar and never starts; a run submitted while the page is open appears and
+completes in the list by itself (``run/subscribe``)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ RUN = tid("run-item")
 def test_a_waiting_run_is_answered_in_its_session_and_a_queued_one_is_cancelled(
         cowork: Cowork, fake: FakeModelServer, workspace: Path, new_page) -> None:
     fake.script(reply(tool_call("write", {"path": "report.md", "content": "# Weekly\n"})),
-                reply(text("I wrote report.md.")))
+                reply(text("I wrote report.md.")), reply(text("Nothing else to do.")))
     made = cowork.rest("POST", "/runs", json={"workspace": str(workspace), "prompt": "Write the weekly report",
                                               "approvals": "wait", "approvalTimeout": 600})
     assert made.status_code == 201, made.text
@@ -42,6 +43,12 @@ def test_a_waiting_run_is_answered_in_its_session_and_a_queued_one_is_cancelled(
     run = cowork.rest("GET", f"/runs/{first['id']}").json()["run"]
     assert run["state"] == "completed" and run["result"] == "I wrote report.md."
     assert cowork.rest("GET", f"/runs/{second['id']}").json()["run"]["turn_id"] is None
+
+    # a run submitted while the page is open appears and moves on by itself (run.updated, no reload)
+    third = cowork.rest("POST", "/runs", json={"workspace": str(workspace), "prompt": "Anything else?",
+                                               "approvals": "deny"}).json()["run"]
+    page.wait_for_selector(f'{RUN}[data-run-id="{third["id"]}"][data-state="completed"]', timeout=15_000)
+    assert page.query_selector_all(RUN)[0].get_attribute("data-run-id") == third["id"]  # newest first
 
 
 def test_schedules_in_the_sidebar_pause_resume_and_run_now(

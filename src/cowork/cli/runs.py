@@ -9,7 +9,6 @@ store but never starts one (it stops when the command ends).
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -211,16 +210,23 @@ async def _follow(client: Any, run_id: str, json_lines: bool) -> int:
     from .render import Renderer
 
     run = await _get(client, run_id)
-    said = False
-    while run.turn_id is None:
-        if run.state in ("cancelled", "failed"):
-            err.print(f"run {run.id}: {run.state}" + (f" ({run.error})" if run.error else ""))
-            return EXIT_INTERRUPTED if run.state == "cancelled" else EXIT_FAILED
-        if not said:
-            err.print(f"run {run.id} is queued: waiting for a server to start it")
-            said = True
-        await asyncio.sleep(0.5)
-        run = await _get(client, run.id)
+    if run.turn_id is None:  # queued: wait for its start, told by run.updated
+        updates = await client.watch_runs(limit=0)
+        try:
+            run = await _get(client, run.id)  # again, now that changes are told: none is missed
+            said = False
+            while run.turn_id is None:
+                if run.state in ("cancelled", "failed"):
+                    err.print(f"run {run.id}: {run.state}" + (f" ({run.error})" if run.error else ""))
+                    return EXIT_INTERRUPTED if run.state == "cancelled" else EXIT_FAILED
+                if not said:
+                    err.print(f"run {run.id} is queued: waiting for a server to start it")
+                    said = True
+                changed = await updates.next()
+                if changed.id == run.id:
+                    run = changed
+        finally:
+            await updates.close()
     renderer = Renderer(err if json_lines else out, json_lines=json_lines)
     sub = _TurnOnly(await client.subscribe(run.session_id, after_seq=0), run.turn_id)
     code = await follow_turn(client, sub, run.turn_id, renderer, ask_many)

@@ -59,6 +59,7 @@ function App({ client }) {
   const route = useRoute();
   const [menu, setMenu] = useState(false);
   const [bump, setBump] = useState(0);
+  const [scheduleTick, setScheduleTick] = useState(0);
   const connected = status === 'open';
   const readOnly = client.readOnly;
   useEffect(() => setMenu(false), [route.name, route.sessionId]);
@@ -93,8 +94,9 @@ function App({ client }) {
       <aside id="sidebar" class="sidebar">
         ${client.capabilities ? html`<${SessionList} client=${client} connected=${connected} bump=${bump}
           currentId=${route.name === 'session' ? route.sessionId : null} />` : null}
-        ${client.capabilities ? html`<${RunList} client=${client} connected=${connected} />` : null}
-        ${client.capabilities ? html`<${ScheduleList} client=${client} connected=${connected} />` : null}
+        ${client.capabilities ? html`<${RunList} client=${client} connected=${connected}
+          onRun=${(run) => { if (run.reason === 'schedule') setScheduleTick((t) => t + 1); }} />` : null}
+        ${client.capabilities ? html`<${ScheduleList} client=${client} connected=${connected} tick=${scheduleTick} />` : null}
       </aside>
       <div id="main" class="main" tabindex="-1">${main}</div>
     </div>

@@ -71,6 +71,7 @@ export class Client {
     this.pending = new Map();      // id -> {resolve, reject, method}
     this.waiting = [];             // calls made while not open: {run, reject, timer}
     this.subs = new Map();         // sessionId -> {afterSeq: () => number, onEvents, onResumed}
+    this.runWatch = null;          // followRuns: {params, onRuns, onRun, onError}
     this.statusListeners = new Set();
     this.ws = null;
     this.readyWs = null;           // the socket whose initialize succeeded
@@ -197,6 +198,7 @@ export class Client {
     this.lastError = null;
     // Subscriptions first (their replays start after each handler's last seq), then queued calls.
     for (const [sessionId, sub] of this.subs) this.resubscribe(sessionId, sub);
+    if (this.runWatch) this.watchRuns(this.runWatch);
     this.setStatus('open');
     const waiting = this.waiting;
     this.waiting = [];
@@ -261,6 +263,29 @@ export class Client {
     };
   }
 
+  /**
+   * Follow the runs (`run/subscribe`): `onRuns(runs)` gets the newest runs at every
+   * (re)subscribe, `onRun(run)` each run that changed after it (`run.updated`), `onError(e)` a
+   * refused subscription. One per client: a new one replaces the last. Returns a function that
+   * stops following.
+   */
+  followRuns(params, { onRuns, onRun, onError }) {
+    const watch = { params, onRuns, onRun, onError };
+    this.runWatch = watch;
+    if (this.status === 'open' && this.ws) this.watchRuns(watch);
+    return () => {
+      if (this.runWatch !== watch) return;
+      this.runWatch = null;
+      if (this.status === 'open' && this.ws) this.send(this.ws, 'run/unsubscribe', {}).catch(() => {});
+    };
+  }
+
+  watchRuns(watch) {
+    this.send(this.ws, 'run/subscribe', watch.params)
+      .then((r) => { if (this.runWatch === watch) watch.onRuns(r.runs); })
+      .catch((e) => { if (this.runWatch === watch && watch.onError) watch.onError(e); });
+  }
+
   receive(data) {
     let msg;
     try { msg = JSON.parse(data); } catch { return; }
@@ -272,6 +297,8 @@ export class Client {
         const sid = f.params.session_id;
         if (!events.has(sid)) events.set(sid, []);
         events.get(sid).push(f.params);
+      } else if (f.method === 'run.updated' && f.params && f.params.run) {
+        if (this.runWatch) this.runWatch.onRun(f.params.run);
       } else if (f.id !== undefined && f.id !== null && this.pending.has(f.id)) {
         const p = this.pending.get(f.id);
         this.pending.delete(f.id);

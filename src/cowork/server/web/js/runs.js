@@ -1,14 +1,14 @@
 // The sidebar's runs: turns started without a person (`cowork run --background`, `run/submit`;
 // docs/automation.md), newest first, with their state. A run waiting for an approval links to its
-// session, where the approval card is; queued and running runs can be cancelled. Asked again
-// every few seconds while the page is visible (`run/list`), like the session list.
+// session, where the approval card is; queued and running runs can be cancelled. The list follows
+// `run/subscribe`: the newest runs at every (re)connection, then each change (`run.updated`) as
+// it happens, on every server of the store.
 
-import { html, useState, useEffect, useCallback } from '../vendor/preact.js';
+import { html, useState, useEffect, useRef } from '../vendor/preact.js';
 import { navigate } from './router.js';
 import { relativeTime } from './sessions.js';
 
 const LIMIT = 20;
-const REFRESH_MS = 4000;
 const ACTIVE = new Set(['queued', 'running', 'waiting_for_approval']);
 const STATE_LABEL = { waiting_for_approval: 'waiting for you' };
 const STATE_CLASS = {
@@ -18,47 +18,54 @@ const STATE_CLASS = {
 
 const errorText = (e) => (e && e.message) || String(e);
 
+/** Of two copies of a run, the newer (`updated_at`, RFC 3339 UTC: compared as dates). */
+function newer(a, b) {
+  if (!a) return b;
+  return Date.parse(b.updated_at || 0) >= Date.parse(a.updated_at || 0) ? b : a;
+}
+
 /**
- * `call(method, params)` now and every `everyMs` while the page is visible and `connected`:
- * `[result, error, setError, reload]` (result null until the first answer). The sidebar's run
- * and schedule lists share it.
+ * The newest runs (at most LIMIT, newest first), kept up to date by `run/subscribe`; null until
+ * the first answer. `onRun(run)` is told each change (the schedules list reloads on a fired run).
  */
-export function usePolled(client, connected, method, params, everyMs) {
-  const [result, setResult] = useState(null);
-  const [error, setError] = useState(null);
-  const key = JSON.stringify(params);
-  const load = useCallback(async () => {
-    try {
-      setResult(await client.call(method, JSON.parse(key)));
-      setError(null);
-    } catch (e) {
-      setError(errorText(e));
-    }
-  }, [client, method, key]);
+function useRuns(client, connected, onRun) {
+  const [runs, setRuns] = useState(null);
+  const told = useRef(onRun);
+  told.current = onRun;
   useEffect(() => {
     if (!connected) return undefined;
-    load();
-    const timer = setInterval(() => { if (document.visibilityState === 'visible') load(); }, everyMs);
-    return () => clearInterval(timer);
-  }, [load, connected, everyMs]);
-  return [result, error, setError, load];
+    return client.followRuns({ limit: LIMIT }, {
+      onRuns: (listed) => setRuns(listed),
+      onRun: (run) => {
+        setRuns((old) => {
+          const list = old || [];
+          const at = list.findIndex((r) => r.id === run.id);
+          if (at >= 0) return list.map((r, i) => (i === at ? newer(r, run) : r));
+          return [run, ...list].sort((a, b) => Date.parse(b.created_at) - Date.parse(a.created_at)).slice(0, LIMIT);
+        });
+        if (told.current) told.current(run);
+      },
+      onError: () => setRuns((old) => old || []),
+    });
+  }, [client, connected]);
+  return runs;
 }
 
 /**
  * The sidebar list of runs; hidden while there are none.
  *
- * @param {{client: object, connected: boolean}} props
+ * @param {{client: object, connected: boolean, onRun?: function}} props
  */
-export function RunList({ client, connected }) {
-  const [listed, error, setError, load] = usePolled(client, connected, 'run/list', { limit: LIMIT }, REFRESH_MS);
-  const runs = listed && listed.runs;
+export function RunList({ client, connected, onRun }) {
+  const runs = useRuns(client, connected, onRun);
+  const [error, setError] = useState(null);
   const cancel = async (run) => {
     try {
       await client.call('run/cancel', { runId: run.id });
+      setError(null);
     } catch (e) {
       setError(errorText(e));
     }
-    load();
   };
   if (!runs || (!runs.length && !error)) return null;
   return html`<section class="run-list" aria-labelledby="runs-title" data-testid="run-list">

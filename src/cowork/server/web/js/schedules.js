@@ -1,9 +1,8 @@
 // The sidebar's schedules (docs/automation.md, "Schedules"): what each does, when it fires next,
 // paused or not; pause, resume and "run now" for a full token. Asked again every few seconds
-// while the page is visible (`schedule/list`), like the session and run lists.
+// while the page is visible (`schedule/list`), and at once when a schedule's run changes (`tick`).
 
-import { html, useState } from '../vendor/preact.js';
-import { usePolled } from './runs.js';
+import { html, useState, useEffect, useCallback } from '../vendor/preact.js';
 
 const REFRESH_MS = 10000;
 
@@ -17,12 +16,38 @@ function when(ts) {
 }
 
 /**
+ * `call(method, params)` now and every `everyMs` while the page is visible and `connected`:
+ * `[result, error, setError, reload]` (result null until the first answer).
+ */
+function usePolled(client, connected, method, params, everyMs) {
+  const [result, setResult] = useState(null);
+  const [error, setError] = useState(null);
+  const key = JSON.stringify(params);
+  const load = useCallback(async () => {
+    try {
+      setResult(await client.call(method, JSON.parse(key)));
+      setError(null);
+    } catch (e) {
+      setError(errorText(e));
+    }
+  }, [client, method, key]);
+  useEffect(() => {
+    if (!connected) return undefined;
+    load();
+    const timer = setInterval(() => { if (document.visibilityState === 'visible') load(); }, everyMs);
+    return () => clearInterval(timer);
+  }, [load, connected, everyMs]);
+  return [result, error, setError, load];
+}
+
+/**
  * The sidebar list of schedules; hidden while there are none.
  *
- * @param {{client: object, connected: boolean}} props
+ * @param {{client: object, connected: boolean, tick?: number}} props
  */
-export function ScheduleList({ client, connected }) {
+export function ScheduleList({ client, connected, tick = 0 }) {
   const [listed, error, setError, load] = usePolled(client, connected, 'schedule/list', {}, REFRESH_MS);
+  useEffect(() => { if (tick) load(); }, [tick, load]);
   const schedules = listed && listed.schedules;
   const [note, setNote] = useState(null);
   const act = async (method, params, said) => {
