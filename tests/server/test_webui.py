@@ -16,7 +16,7 @@ from server_support import COWORK, serve_env
 
 from cowork.server.webui import CONTENT_SECURITY_POLICY, WEB_DIR
 
-PAGES = ["/", "/new", "/settings", "/sessions/ses_anything"]
+PAGES = ["/", "/new", "/schedules/new", "/settings", "/sessions/ses_anything"]
 
 
 @pytest.mark.parametrize("path", PAGES)

@@ -74,3 +74,36 @@ def test_schedules_in_the_sidebar_pause_resume_and_run_now(
     page.wait_for_selector(f'{RUN}[data-state="completed"]', timeout=15_000)  # the run it queued, in the runs list
     history = cowork.rest("GET", f"/schedules/{schedule['id']}/history").json()["fires"]
     assert [f["reason"] for f in history] == ["run now, by a person"]
+
+
+def test_a_schedule_is_created_in_the_browser_and_bad_input_is_said(
+        cowork: Cowork, fake: FakeModelServer, workspace: Path, new_page) -> None:
+    page = new_page(cowork.url + "/")
+    page.click(tid("new-schedule-link"))
+    page.wait_for_url("**/schedules/new")
+    page.fill(tid("schedule-workspace"), str(workspace))
+    page.fill(tid("schedule-prompt"), "Summarise what changed in this repo since {{prev_run}}")
+    page.fill(tid("schedule-cron"), "every morning")  # not cron: the server's error is shown
+    page.fill(tid("schedule-timezone"), "Europe/Berlin")
+    page.click(tid("schedule-create"))
+    assert "cron" in page.wait_for_selector(tid("schedule-error")).text_content().lower()
+    page.select_option(tid("schedule-kind"), "every")
+    page.fill(tid("schedule-every"), "0")
+    page.click(tid("schedule-create"))  # the browser itself refuses 0 (min=1): nothing is sent
+    assert page.eval_on_selector(tid("schedule-every"), "e => e.validity.rangeUnderflow") is True
+    assert cowork.rest("GET", "/schedules").json()["schedules"] == []
+    page.select_option(tid("schedule-kind"), "cron")
+    page.fill(tid("schedule-cron"), "0 9 * * 1-5")
+    page.select_option(tid("schedule-approvals"), "deny")
+    page.select_option(tid("schedule-missed"), "skip")
+    shot(page, "new-schedule")
+    page.click(tid("schedule-create"))
+
+    made = page.wait_for_selector(tid("schedule-made"))
+    assert made.text_content() == "At 09:00 on Monday through Friday (Europe/Berlin)"
+    assert len(page.query_selector_all(f'{tid("schedule-made-next")} li')) == 5
+    stored = cowork.rest("GET", f"/schedules/{made.get_attribute('data-schedule-id')}").json()["schedule"]
+    assert stored["trigger"] == {"cron": "0 9 * * 1-5", "timezone": "Europe/Berlin"}
+    assert (stored["approvals"], stored["missed"], stored["overlap"]) == ("deny", "skip", "skip")
+    assert stored["prompt"].endswith("{{prev_run}}")
+    page.wait_for_selector(f'{tid("schedule-item")}[data-schedule-id="{stored["id"]}"]')  # in the sidebar at once

@@ -8,7 +8,7 @@ import { Client } from './rpc.js';
 import { useRoute, navigate } from './router.js';
 import { SessionList, NewSession } from './sessions.js';
 import { RunList } from './runs.js';
-import { ScheduleList } from './schedules.js';
+import { ScheduleList, NewSchedule } from './schedules.js';
 import { SessionView } from './session.js';
 import { Settings } from './settings.js';
 import { TokenPrompt } from './auth.js';
@@ -50,6 +50,8 @@ function Home({ client }) {
     <h1 id="home-title">cowork</h1>
     <p>Pick a session on the left${client.readOnly ? '' : html`, or <a href="/new" onClick=${(e) => { e.preventDefault(); navigate('/new'); }}>start a new one</a>`}.
       Sessions started from <code>cowork run</code>, <code>cowork chat</code> or the SDK show up here too.</p>
+    ${client.readOnly ? null : html`<p>Work while you are away: <a href="/schedules/new" data-testid="new-schedule-link"
+      onClick=${(e) => { e.preventDefault(); navigate('/schedules/new'); }}>schedule a job</a> that runs on its own.</p>`}
     <p class="muted">Press <kbd>?</kbd> for keyboard shortcuts.</p>
   </main>`;
 }
@@ -70,6 +72,8 @@ function App({ client }) {
   else if (route.name === 'session') main = html`<${SessionView} key=${route.sessionId} client=${client} sessionId=${route.sessionId} readOnly=${readOnly} />`;
   else if (route.name === 'new') main = readOnly ? html`<main class="page"><p>A read-only token cannot create sessions.</p></main>`
     : html`<${NewSession} client=${client} onCreated=${() => setBump(bump + 1)} />`;
+  else if (route.name === 'new-schedule') main = readOnly ? html`<main class="page"><p>A read-only token cannot create schedules.</p></main>`
+    : html`<${NewSchedule} client=${client} onCreated=${() => setScheduleTick((t) => t + 1)} />`;
   else if (route.name === 'settings') main = html`<${Settings} client=${client} />`;
   else if (route.name === 'home') main = html`<${Home} client=${client} />`;
   else main = html`<main class="page"><h1>Not found</h1><p><a href="/" onClick=${(e) => { e.preventDefault(); navigate('/'); }}>All sessions</a></p></main>`;
