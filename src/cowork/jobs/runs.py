@@ -274,7 +274,7 @@ class Runs:
             return False
         except Exception as exc:  # no such session any more, a missing API key, an unsafe workspace…
             await self._transition(row.id, "running", state="failed", ended_at=utc_now(),
-                                     error=f"the run could not start: {exc}")
+                                   error=f"the run could not start: {exc}")
             return True
         await self._transition(row.id, "running", turn_id=started.turn_id)
         self._watch(row.id, row.session_id, started.turn_id, after)
@@ -369,7 +369,7 @@ class Runs:
             if row.turn_id is None:
                 if row.cancel_requested:
                     await self._transition(row.id, "running", state="cancelled", ended_at=utc_now(),
-                                             error="cancelled before it started")
+                                           error="cancelled before it started")
                 else:  # claimed, never started (its turn/start carries the run's id: no second turn)
                     await self._transition(row.id, "running", state="queued", owner=None, started_at=None)
                 continue
@@ -393,7 +393,7 @@ class Runs:
             await self._end(row.id, end, last_text)
         else:
             await self._transition(row.id, "running", state="interrupted", ended_at=utc_now(),
-                                     error="its turn left no end in the journal")
+                                   error="its turn left no end in the journal")
 
     async def _infos(self, rows: list[RunRow]) -> list[RunInfo]:
         running = [r.session_id for r in rows if r.state == "running"]

@@ -318,7 +318,6 @@ class Connection:
         finally:
             await batches.aclose()  # type: ignore[attr-defined]
 
-
     async def _subscribe_runs(self, p: rpc.RunSubscribeParams, after: list[asyncio.Event]) -> dict[str, Any]:
         """One run subscription per connection: a second one replaces the first."""
         self._stop_runs()
