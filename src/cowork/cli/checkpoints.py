@@ -102,20 +102,13 @@ def list_(dir: DirOpt = None, session: SessionOpt = None,
           json_lines: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
           server: ServerOpt = None, token: TokenOpt = None) -> None:
     """A session's checkpoints, newest first."""
-    from .common import out
+    from .common import print_list
     from .common import with_client as _with_client
 
     async def work(client: Any) -> list[CheckpointInfo]:
         return await client.list_checkpoints(await _session_id(client, workspace_of(dir), session))
 
-    found = _with_client(work, server, token)
-    if json_lines:
-        for c in found:
-            print(c.model_dump_json())
-    elif not found:
-        out.print("no checkpoints yet")
-    else:
-        out.print(checkpoint_table(found))
+    print_list(_with_client(work, server, token), json_lines, "no checkpoints yet", checkpoint_table)
 
 
 @app.command("diff")

@@ -29,6 +29,18 @@ def usage_error(message: str) -> typer.Exit:
     return typer.Exit(EXIT_USAGE)
 
 
+def print_list(found: Sequence[Any], json_lines: bool, empty: str, table: Callable[[Any], Any]) -> None:
+    """What a ``list`` command prints: one JSON object per line (``--json``), ``empty`` when there
+    is nothing, else ``table(found)`` (a rich renderable)."""
+    if json_lines:
+        for entry in found:
+            print(entry.model_dump_json())
+    elif not found:
+        out.print(empty)
+    else:
+        out.print(table(found))
+
+
 def with_client(work: Callable[[Any], Awaitable[T]], server: str | None, token: str | None,
                 settings: EngineSettings | None = None) -> T:
     """Run ``work(client)`` against ``server`` (or one in this process, with ``settings``); an

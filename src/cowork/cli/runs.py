@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from .common import out, usage_error, with_client
+from .common import out, print_list, usage_error, with_client
 from .options import ServerOpt, TokenOpt
 
 app = typer.Typer(help="Runs: turns started without a person (cowork run --background, schedules, webhooks).",
@@ -97,15 +97,7 @@ def runs_list(
         workspace = str(dir.expanduser().resolve()) if dir else None
         return (await client.run_list(workspace=workspace, states=state or [], limit=limit)).runs  # type: ignore[arg-type]
 
-    found = with_client(work, server, token)
-    if json_lines:
-        for run in found:
-            print(run.model_dump_json())
-        return
-    if not found:
-        out.print("no runs yet")
-        return
-    out.print(runs_table(found))
+    print_list(with_client(work, server, token), json_lines, "no runs yet", runs_table)
 
 
 def runs_table(found: list[Any]) -> Table:

@@ -17,7 +17,7 @@ import typer
 from rich.table import Table
 
 from .._util.timezones import local_zone
-from .common import out, usage_error, with_client
+from .common import out, print_list, usage_error, with_client
 from .options import ServerOpt, TokenOpt, workspace_of
 from .runs import AllowOpt, ApprovalTimeoutOpt, ApprovalsOpt, EmailOpt, IfNotEmptyOpt, NotifyOpt, check_approvals
 from .runs import deliver_of
@@ -133,14 +133,7 @@ def list_(
     """Schedules with what they do and when they fire next."""
     workspace = str(dir.expanduser().resolve()) if dir else None
     found = with_client(lambda client: client.schedule_list(workspace=workspace), server, token).schedules
-    if json_lines:
-        for s in found:
-            print(s.model_dump_json())
-        return
-    if not found:
-        out.print("no schedules (cowork schedules add)")
-        return
-    out.print(schedules_table(found))
+    print_list(found, json_lines, "no schedules (cowork schedules add)", schedules_table)
 
 
 def schedules_table(found: list[Any]) -> Table:

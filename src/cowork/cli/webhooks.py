@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from .common import out, usage_error, with_client
+from .common import out, print_list, usage_error, with_client
 from .options import ServerOpt, TokenOpt, workspace_of
 from .runs import AllowOpt, ApprovalTimeoutOpt, ApprovalsOpt, EmailOpt, IfNotEmptyOpt, NotifyOpt, check_approvals
 from .runs import deliver_of
@@ -76,19 +76,16 @@ def list_(
     """Webhooks (never their secrets)."""
     workspace = str(dir.expanduser().resolve()) if dir else None
     found = with_client(lambda client: client.webhook_list(workspace=workspace), server, token).webhooks
-    if json_lines:
-        for w in found:
-            print(w.model_dump_json())
-        return
-    if not found:
-        out.print("no webhooks (cowork webhooks add)")
-        return
+    print_list(found, json_lines, "no webhooks (cowork webhooks add)", _webhooks_table)
+
+
+def _webhooks_table(found: list[Any]) -> Table:
     table = Table("id", "path", "auth", "rate/min", "workspace", "prompt", box=None)
     for w in found:
         prompt = " ".join(w.prompt.split())
         table.add_row(w.id, w.path, w.auth, str(w.rate_per_minute), w.workspace,
                       prompt if len(prompt) <= 50 else prompt[:49] + "…")
-    out.print(table)
+    return table
 
 
 @app.command("remove")
