@@ -9,13 +9,7 @@ from pathlib import Path
 import pytest
 
 from fakemodel import FakeModelServer  # helpers: pyproject's pythonpath
-from server_support import Served, running_server, start_serve
-
-
-@pytest.fixture
-def fake():
-    with FakeModelServer() as s:
-        yield s
+from server_support import fake, running_server, serve  # noqa: F401 (fixtures)
 
 
 @pytest.fixture
@@ -26,24 +20,7 @@ def workspace(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def server(tmp_path: Path, fake: FakeModelServer, monkeypatch: pytest.MonkeyPatch):
+async def server(tmp_path: Path, fake: FakeModelServer, monkeypatch: pytest.MonkeyPatch):  # noqa: F811
     monkeypatch.setenv("COWORK_HOME", str(tmp_path / "home"))
     async with running_server(tmp_path / "cowork.db", fake.base_url) as s:
         yield s
-
-
-@pytest.fixture
-def serve(tmp_path: Path, fake):
-    """``await serve(*args)`` starts ``cowork serve`` on ``tmp_path/home``; all are killed at the end."""
-    started: list[Served] = []
-
-    async def start(*args: str) -> Served:
-        s = await start_serve(tmp_path / "home", fake.base_url, tmp_path / "logs", *args)
-        started.append(s)
-        return s
-
-    yield start
-    for s in started:
-        if s.proc.poll() is None:
-            s.proc.kill()
-            s.proc.wait()

@@ -19,11 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from cowork.config import EngineSettings
 from cowork.engine import Runtime
 from cowork.server import InProcessServer
+
+from fakemodel import FakeModelServer
 
 MODEL = "openai:fake"
 FAST = EngineSettings(max_steps=8, max_retries=1, retry_base_delay=0.01, stream_timeout=5)
@@ -231,3 +234,30 @@ async def start_serve(home: Path, base_url: str, logs: Path, *args: str, timeout
         await asyncio.sleep(0.02)
     served.url = found.group(1)
     return served
+
+
+# -- fixtures shared by tests/server and tests/jobs (their conftests import them) -------------------
+
+
+@pytest.fixture
+def fake():
+    """The scripted model server (tests/fakemodel.py), stopped at the end."""
+    with FakeModelServer() as s:
+        yield s
+
+
+@pytest.fixture
+def serve(tmp_path: Path, fake):
+    """``await serve(*args)`` starts ``cowork serve`` on ``tmp_path/home``; all are killed at the end."""
+    started: list[Served] = []
+
+    async def start(*args: str) -> Served:
+        s = await start_serve(tmp_path / "home", fake.base_url, tmp_path / "logs", *args)
+        started.append(s)
+        return s
+
+    yield start
+    for s in started:
+        if s.proc.poll() is None:
+            s.proc.kill()
+            s.proc.wait()
