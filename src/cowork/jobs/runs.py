@@ -46,7 +46,7 @@ from ..protocol import (
 )
 from ..store import new_id
 from ..store import runs as records
-from ..store.models import RunRow
+from ..store.models import RunRow, ScheduleRow, WebhookRow
 from .delivery import Deliveries
 from .run_feed import RunFeed
 
@@ -175,6 +175,16 @@ class Runs:
         self.feed.changed(row.id)
         self._wake.set()
         return await self.get(row.id)
+
+    async def submit_for(self, source: ScheduleRow | WebhookRow, prompt: str, reason: str) -> RunInfo:
+        """Queue a run of a schedule or webhook (``reason``): its workspace, model, mode, session,
+        approval policy, pre-granted patterns and delivery, with ``prompt`` rendered from its
+        template. Raises as :meth:`submit`."""
+        return await self.submit(Path(source.workspace), prompt, model=source.model, mode=source.mode,
+                                 session_id=source.session_id if source.session == "continue" else None,
+                                 approvals=source.approvals, approval_timeout=source.approval_timeout,
+                                 allow=list(source.allow or []), reason=reason, trigger=source.id,
+                                 deliver=source.deliver)
 
     async def get(self, run_id: str) -> RunInfo:
         """Raises NotFound."""

@@ -310,11 +310,7 @@ class Scheduler:
             note = (note + "; " if note else "") + f"cancelled the previous run {going[0].id} ('cancel' policy)"
         try:
             prompt = await self._prompt(row, t)
-            run = await self.runs.submit(Path(row.workspace), prompt, model=row.model, mode=row.mode,
-                                         session_id=row.session_id if row.session == "continue" else None,
-                                         approvals=row.approvals, approval_timeout=row.approval_timeout,
-                                         allow=list(row.allow or []), reason="schedule", trigger=row.id,
-                                         deliver=row.deliver)
+            run = await self.runs.submit_for(row, prompt, "schedule")
         except Exception as exc:  # the workspace is gone, its session was deleted, a model without a key…
             await records.set_fire(self.store, row.id, t, skipped=f"the run could not be queued: {exc}")
             return None

@@ -181,11 +181,7 @@ class Webhooks:
             return Received(200, {"duplicate": True})
         try:
             prompt = await self._prompt(row, payload)
-            run = await self.runs.submit(Path(row.workspace), prompt, model=row.model, mode=row.mode,
-                                         session_id=row.session_id if row.session == "continue" else None,
-                                         approvals=row.approvals, approval_timeout=row.approval_timeout,
-                                         allow=list(row.allow or []), reason="webhook", trigger=row.id,
-                                         deliver=row.deliver)
+            run = await self.runs.submit_for(row, prompt, "webhook")
         except Exception as exc:  # a template the payload does not fit, a vanished workspace…
             await records.forget_delivery(self.store, row.id, keys)
             return Received(422, {"error": f"no run was started: {exc}"})
