@@ -152,9 +152,12 @@ class Service:
         except Exception:
             await self._gone(params)  # e.g. turn/start racing session/delete: the store's foreign key
             raise
-        if caller.read_only:
-            return redact(result.model_dump(mode="json"), await self.workspaces())
-        return result.model_dump(mode="json")
+        return await self.visible(result.model_dump(mode="json"), caller)
+
+    async def visible(self, data: dict[str, Any], caller: Caller) -> dict[str, Any]:
+        """``data`` (JSON-ready) as ``caller`` may see it: redacted for a read-only token
+        (:func:`~cowork.server.auth.redact`)."""
+        return redact(data, await self.workspaces()) if caller.read_only else data
 
     async def _gone(self, params: BaseModel) -> None:
         """Raise NOT_FOUND when the session a failed call named no longer exists (it was deleted

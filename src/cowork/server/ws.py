@@ -333,13 +333,15 @@ class Connection:
         sent = asyncio.Event()
         after.append(sent)
         self._run_pump = asyncio.create_task(self._pump_runs(watch, sent), name="cowork run notifications")
-        return await self._visible(rpc.RunListResult(runs=listed).model_dump(mode="json"))
+        assert self.caller is not None
+        return await self.service.visible(rpc.RunListResult(runs=listed).model_dump(mode="json"), self.caller)
 
     async def _pump_runs(self, watch: RunWatch, sent: asyncio.Event) -> None:
         try:
             await sent.wait()
             async for run in watch:
-                params = await self._visible(rpc.RunUpdatedParams(run=run).model_dump(mode="json"))
+                params = await self.service.visible(rpc.RunUpdatedParams(run=run).model_dump(mode="json"),
+                                                    self.caller)  # type: ignore[arg-type]
                 await self._send(json.dumps({"jsonrpc": "2.0", "method": RUN_NOTIFICATION, "params": params}))
                 if self._closed:
                     return
@@ -350,12 +352,6 @@ class Connection:
         if self._run_pump is not None:
             self._run_pump.cancel()
             self._run_pump = None
-
-    async def _visible(self, data: dict[str, Any]) -> dict[str, Any]:
-        """``data`` as this caller may see it (redacted for a read-only token)."""
-        if self.caller is not None and self.caller.read_only:
-            return redact(data, await self.service.workspaces())
-        return data
 
 
 async def serve_websocket(ws: WebSocket, service: Service, auth: Auth) -> None:
