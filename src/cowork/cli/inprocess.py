@@ -14,17 +14,19 @@ from ..config import EngineSettings
 
 def extensions() -> list[object]:
     """What a cowork server is extended with, in order: MCP servers' tools, skills, AGENTS.md and
-    the person's hooks (each package's ``extension()``; see :mod:`cowork.engine.extensions`)."""
+    the person's hooks, memory (each package's ``extension()``; see :mod:`cowork.engine.extensions`)."""
     from ..mcp import extension as mcp_extension
     from ..skills import agents_md_extension
     from ..hooks import extension as hooks_extension
     from ..skills import extension as skills_extension
+    from ..memory import extension as memory_extension
 
     return [
         mcp_extension(),
         skills_extension(),
         agents_md_extension(),
         hooks_extension(),
+        memory_extension(),
     ]
 
 

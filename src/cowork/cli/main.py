@@ -33,6 +33,7 @@ from .runs import deliver_of, say_submitted
 from .runs import app as runs_app
 from .schedules import app as schedules_app
 from .webhooks import app as webhooks_app
+from .memory import app as memory_app
 from .runs import submit as submit_run
 from .web import web
 
@@ -59,6 +60,7 @@ app.add_typer(skills_app, name="skills")
 app.add_typer(runs_app, name="runs")
 app.add_typer(schedules_app, name="schedules")
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(memory_app, name="memory")
 app.add_typer(mcp_app, name="mcp")
 
 SandboxOpt = Annotated[str | None, typer.Option(

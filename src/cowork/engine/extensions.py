@@ -12,15 +12,18 @@ and may bring:
 - **hooks** (:class:`Hooks`): the person's own checks, run at the five hook events
   (``session_start``, ``user_prompt_submit``, ``pre_tool_use``, ``post_tool_use``, ``stop``);
 - ``start`` / ``close``: run when the runtime opens and closes (start MCP servers in the
-  background, stop them).
+  background, stop them); ``attach``: given the runtime's store first (memory keeps its records there);
+- a **compaction prompt**: asked of the model, with the extension's tools, just before a turn's
+  history is compacted (memory: save what is worth keeping before its details are dropped).
 
-The concrete extensions live in ``cowork.mcp``, ``cowork.skills`` and ``cowork.hooks``; the CLI's
+The concrete extensions live in ``cowork.mcp``, ``cowork.skills``, ``cowork.memory`` and ``cowork.hooks``; the CLI's
 in-process server assembles them (:mod:`cowork.cli.inprocess`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -72,7 +75,9 @@ class ContextSource(Protocol):
         """The sections of one turn's instructions, in order. ``prompt`` is the turn's user
         message (None when asked outside a turn, e.g. by ``/context``). Called once per turn, in a
         worker thread: it may read files. Must not raise for a missing or unreadable file (leave
-        it out); the engine logs and skips a source that raises."""
+        it out); the engine logs and skips a source that raises. A source whose ``sections`` and
+        ``notes_for_paths`` are coroutine functions (``async def``) is awaited on the event loop
+        instead (one that reads the store: memory)."""
         ...
 
     def notes_for_paths(self, session_id: str, workspace: Path, paths: Sequence[Path]) -> Sequence[ContextSection]:
@@ -162,6 +167,9 @@ class Extension:
         start: awaited by ``Runtime.open`` after recovery; must not wait for slow things
             (start them in the background).
         close: awaited by ``Runtime.close`` before the store closes.
+        attach: called with the runtime's :class:`~cowork.store.repo.Store` when the runtime is made.
+        compaction_prompt: asked of the model (as a user message, with only this extension's
+            tools offered) for one step before a turn's history is compacted; "" for none.
         service: the extension's own object, for the server's methods that manage it
             (e.g. the MCP server manager behind ``mcp/list``).
     """
@@ -172,6 +180,8 @@ class Extension:
     hooks: Hooks | None = None
     start: Callable[[], Awaitable[None]] | None = None
     close: Callable[[], Awaitable[None]] | None = None
+    attach: Callable[[Any], None] | None = None
+    compaction_prompt: str = ""
     service: Any = None
 
 
@@ -179,7 +189,7 @@ async def gather_sections(sources: Sequence[ContextSource], session_id: str, wor
                           prompt: str | None) -> list[ContextSection]:
     """Every source's sections, in order, read in a worker thread; a source that raises is
     logged and left out (one broken AGENTS.md must not stop a turn)."""
-    return await _gather(sources, lambda source: source.sections(session_id, workspace, prompt))
+    return await _gather(sources, lambda source: source.sections(session_id, workspace, prompt))  # type: ignore[arg-type,return-value]
 
 
 async def gather_notes(sources: Sequence[ContextSource], session_id: str, workspace: Path,
@@ -187,24 +197,34 @@ async def gather_notes(sources: Sequence[ContextSource], session_id: str, worksp
     """Every source's notes for a call that named ``paths``, as :func:`gather_sections` does."""
     if not paths:
         return []
-    return await _gather(sources, lambda source: source.notes_for_paths(session_id, workspace, paths))
+    return await _gather(sources, lambda source: source.notes_for_paths(session_id, workspace, paths))  # type: ignore[arg-type,return-value]
 
 
 async def _gather(sources: Sequence[ContextSource],
-                  ask: Callable[[ContextSource], Sequence[ContextSection]]) -> list[ContextSection]:
+                  ask: Callable[[ContextSource], Any]) -> list[ContextSection]:
+    """Each source's answer in order: a synchronous source's in one worker thread, an
+    asynchronous one's awaited here; a source that raises is logged and left out."""
     if not sources:
         return []
+    out: list[list[ContextSection]] = [[] for _ in sources]
+    sync = [i for i, s in enumerate(sources) if not inspect.iscoroutinefunction(s.sections)]
 
-    def read() -> list[ContextSection]:
-        out: list[ContextSection] = []
-        for source in sources:
+    def read() -> None:
+        for i in sync:
             try:
-                out.extend(ask(source))
+                out[i] = list(ask(sources[i]))
+            except Exception:
+                log.exception("context source %s failed", getattr(sources[i], "name", sources[i]))
+
+    if sync:
+        await asyncio.to_thread(read)
+    for i, source in enumerate(sources):
+        if i not in sync:
+            try:
+                out[i] = list(await ask(source))
             except Exception:
                 log.exception("context source %s failed", getattr(source, "name", source))
-        return out
-
-    return await asyncio.to_thread(read)
+    return [section for part in out for section in part]
 
 
 def render_sections(sections: Sequence[ContextSection], workspace: Path | None = None) -> str:

@@ -1,6 +1,6 @@
 """Whole ids for the prefixes a person types (``ckpt_6985a42e`` for ``ckpt_6985a42e9…``), in any
 method's parameters: every ``session_id``, ``turn_id``, ``checkpoint_id``, ``approval_id``,
-``run_id``, ``schedule_id``, ``webhook_id`` and ``approval_ids`` field is completed (see :mod:`cowork.store.ids`). The server runs every request
+``run_id``, ``schedule_id``, ``webhook_id``, ``memory_id`` and ``approval_ids`` field is completed (see :mod:`cowork.store.ids`). The server runs every request
 through :func:`complete_ids`, so every client (CLI, web UI, SDK, scripts) accepts prefixes."""
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ async def complete_ids(runtime: Runtime, params: P) -> P:
     update: dict[str, object] = {}
     if isinstance(session_id, str):
         session_id = update["session_id"] = await complete_id(runtime.store, "session_id", session_id)
-    for name in ("turn_id", "checkpoint_id", "approval_id", "run_id", "schedule_id", "webhook_id"):
+    for name in ("turn_id", "checkpoint_id", "approval_id", "run_id", "schedule_id", "webhook_id", "memory_id"):
         if isinstance(values.get(name), str):
             update[name] = await complete_id(runtime.store, name, values[name], session_id)
     if values.get("approval_ids"):

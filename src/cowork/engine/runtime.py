@@ -80,6 +80,11 @@ class Runtime:
         if len(hooks) > 1:
             raise ValueError("at most one extension may bring hooks")
         self.hooks: Hooks = hooks[0] if hooks else NoHooks()
+        self.compaction_prompts: tuple[tuple[str, tuple[Toolset, ...]], ...] = tuple(
+            (e.compaction_prompt, tuple(e.toolsets)) for e in self.extensions if e.compaction_prompt)
+        for extension in self.extensions:
+            if extension.attach is not None:
+                extension.attach(store)
         self._session_starts: set[str] = set()  # sessions whose session_start hooks ran here (see .hook_calls)
         self.leases: TurnLeases = leases or SqlTurnLeases(store)  # who runs which turn (see .lease)
         self._leases: dict[str, Lease] = {}  # session id -> the lease of its turn running here
@@ -197,7 +202,7 @@ class Runtime:
 
     def _deps(self) -> TurnDeps:
         return TurnDeps(self.store, self.journal, self.approvals, self.settings, self.checkpoints, self.toolsets,
-                        self.context_sources, self.hooks, self._session_starts)
+                        self.context_sources, self.hooks, self._session_starts, self.compaction_prompts)
 
     def tools(self, session: SessionInfo | None = None) -> dict[str, Tool]:
         """The tools the runtime's toolsets offer ``session`` (None: no session in particular),

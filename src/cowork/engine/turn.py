@@ -31,7 +31,7 @@ from ..protocol import TurnInterrupted, TurnStarted, Usage, UserMessage
 from ..store import Store, new_id
 from ..tools import BUILTIN, Toolset
 from ..tools.base import ToolContext
-from .context import COMPACT_AT, LAST_STEP_NOTE, estimate_tokens, repair
+from .context import COMPACT_AT, LAST_STEP_NOTE, estimate_tokens, repair, split_for_compaction
 from .approvals import ApprovalBroker, ApprovalChannel
 from .budget import Budget, BudgetExceeded, Spent, session_limited, spent_by
 from .errors import TurnError
@@ -61,6 +61,11 @@ class TurnDeps:
     context_sources: Sequence[ContextSource] = ()  # AGENTS.md, skills... (see .extensions)
     hooks: Hooks = field(default_factory=NoHooks)
     session_starts: set[str] = field(default_factory=set)  # sessions whose session_start hooks ran
+    compaction_prompts: Sequence[tuple[str, Sequence[Toolset]]] = ()  # asked before compacting (.extensions)
+
+
+async def _ignore(_returns: list[ToolReturnPart]) -> None:
+    """What an aborted call outside the history leaves: nothing."""
 
 
 class Turn:
@@ -98,7 +103,7 @@ class Turn:
         tool_items: dict[str, ToolCall] = {}
         self._approvals = ApprovalBroker(deps.approvals, session.id, self._emit, deps.settings.approval_timeout)
         self._ctx = ToolContext(
-            workspace=Path(session.workspace), session_id=session.id,
+            workspace=Path(session.workspace), session_id=session.id, turn_id=turn_id,
             max_output_chars=min(30_000, context_window),  # about a quarter of the window in tokens
             sandbox=deps.settings.sandbox,
         )
@@ -317,9 +322,23 @@ class Turn:
         self._guards.record(returns)
         await self._append(ModelRequest(parts=[*returns, *refused, *self._take_steers()]))
 
-    def _outgoing(self) -> list[ModelMessage]:
-        """The history with the instructions attached to the newest request."""
-        msgs = list(self.messages)
+    async def _before_compaction(self) -> None:
+        """Ask each extension's compaction prompt (memory: save what is worth keeping) with only
+        its tools offered, and run the calls it answers with. The exchange stays out of the history
+        (its tool calls are journaled as any other): the summary that follows replaces those details."""
+        for prompt, toolsets in self.deps.compaction_prompts:
+            names = {t.name for ts in toolsets for t in ts.tools(self.session.id, self._ctx.workspace)}
+            tools = [d for d in self._harness.definitions(self._calls.tools(), self._calls.definitions)
+                     if d.name in names]
+            if tools:
+                ask = self._outgoing([*self.messages, ModelRequest(parts=[UserPromptPart(prompt)])])
+                response = await self._model.request(ask, ModelRequestParameters(function_tools=tools))
+                if calls := [p for p in response.parts if isinstance(p, ToolCallPart) and p.tool_name in names]:
+                    await self._calls.run(calls, None, _ignore, lambda: self.suspended)
+
+    def _outgoing(self, messages: list[ModelMessage] | None = None) -> list[ModelMessage]:
+        """The history (or ``messages``) with the instructions attached to the newest request."""
+        msgs = list(self.messages if messages is None else messages)
         for i in range(len(msgs) - 1, -1, -1):
             if isinstance(msgs[i], ModelRequest):
                 msgs[i] = replace(msgs[i], instructions=self._harness.instructions())
@@ -327,6 +346,9 @@ class Turn:
         return msgs
 
     async def _compact(self) -> None:
+        if split_for_compaction(self.messages, self.window) <= 0:
+            return  # nothing to cut
+        await self._before_compaction()
         compacted = await self._model.compact(self.messages, self.window)
         if compacted is not None:
             self.messages = compacted

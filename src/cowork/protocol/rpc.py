@@ -24,6 +24,7 @@ from .items import ToolCall
 from .runs import Deliver, RunApprovals, RunInfo, RunState
 from .schedules import Missed, Overlap, ScheduleFire, ScheduleInfo, Trigger
 from .webhooks import WebhookAuth, WebhookInfo
+from .memory import MAX_MEMORY_CHARS, MemoryHit, MemoryInfo, MemoryKind, MemoryScope, SearchMode
 from .sessions import Mode, SessionInfo
 
 PROTOCOL_VERSION = "1"
@@ -728,6 +729,85 @@ class WebhookListResult(Wire):
     webhooks: list[WebhookInfo]
 
 
+# -- memory (docs/memory.md) -------------------------------------------------------------------
+
+
+class MemoryIndexStatus(Wire):
+    model: str | None = Field(description="The embedding model and version; null while it loads or when none is installed.")
+    state: Literal["ready", "loading", "indexing", "unavailable"] = Field(
+        description="indexing: memories are being embedded for the model (search is full text meanwhile).")
+    pending: int = Field(description="Memories waiting for a vector of the current model.")
+
+
+class MemoryListParams(Wire):
+    workspace: PathText | None = Field(default=None, description="The memories seen in this workspace (its own and "
+                                       "the user's); default: every memory.")
+    kinds: list[MemoryKind] = Field(default_factory=list, max_length=4, description="Only these kinds.")
+    limit: int = Field(default=200, ge=1, le=10_000)
+
+
+class MemoryListResult(Wire):
+    memories: list[MemoryInfo] = Field(description="Newest first.")
+    index: MemoryIndexStatus
+
+
+class MemorySearchParams(Wire):
+    query: str = Field(min_length=1, max_length=1000)
+    workspace: PathText | None = Field(default=None, description="As memory/list.")
+    limit: int = Field(default=10, ge=1, le=50)
+    mode: Literal["hybrid", "full_text", "vector"] | None = Field(
+        default=None, description="Force one ranking; default: hybrid when the vectors are current, else full text.")
+
+
+class MemorySearchResult(Wire):
+    hits: list[MemoryHit] = Field(description="Best first.")
+    mode: SearchMode = Field(description="What the search ran on.")
+    note: str = Field(default="", description="Why it ran on full text alone, when it did.")
+
+
+class MemoryIdParams(Wire):
+    memory_id: Id
+
+
+class MemoryResult(Wire):
+    memory: MemoryInfo
+
+
+class MemorySaveParams(Wire):
+    text: str = Field(min_length=1, max_length=MAX_MEMORY_CHARS, description="Refused when it looks like a credential.")
+    kind: MemoryKind = "fact"
+    scope: MemoryScope = "workspace"
+    workspace: PathText | None = Field(default=None, description="Absolute path; required for scope workspace.")
+    private: bool = False
+
+
+class MemoryUpdateParams(Wire):
+    memory_id: Id
+    text: str | None = Field(default=None, min_length=1, max_length=MAX_MEMORY_CHARS)
+    kind: MemoryKind | None = None
+    private: bool | None = None
+
+
+class MemoryExportParams(Wire):
+    workspace: PathText | None = Field(default=None, description="As memory/list.")
+    include_private: bool = Field(default=False, description="Also private memories (never for a read-only token).")
+
+
+class MemoryExportResult(Wire):
+    markdown: str = Field(description="The memories as Markdown (docs/memory.md, \"Export and import\").")
+    count: int
+
+
+class MemoryImportParams(Wire):
+    markdown: str = Field(min_length=1, max_length=MAX_TEXT_CHARS, description="An export, as edited by a person.")
+
+
+class MemoryImportResult(Wire):
+    added: int
+    updated: int
+    unchanged: int
+
+
 METHODS: dict[str, Method] = {
     "initialize": Method(InitializeParams, InitializeResult, False, "Open the connection; must come first."),
     "session/create": Method(SessionCreateParams, SessionResult, True, "Create a session in a workspace."),
@@ -790,6 +870,14 @@ METHODS: dict[str, Method] = {
     "webhook/list": Method(WebhookListParams, WebhookListResult, False, "Webhooks (never their secrets)."),
     "webhook/delete": Method(WebhookIdParams, Empty, True, "Remove a webhook and its secret."),
     "webhook/rotate": Method(WebhookIdParams, WebhookSecretResult, True, "Give a webhook a new secret."),
+    "memory/list": Method(MemoryListParams, MemoryListResult, False, "Memories, newest first, and the index's state."),
+    "memory/search": Method(MemorySearchParams, MemorySearchResult, False, "Hybrid search of memories."),
+    "memory/get": Method(MemoryIdParams, MemoryResult, False, "One memory."),
+    "memory/save": Method(MemorySaveParams, MemoryResult, True, "Remember a text (never a credential)."),
+    "memory/update": Method(MemoryUpdateParams, MemoryResult, True, "Change a memory's text, kind or private flag."),
+    "memory/forget": Method(MemoryIdParams, Empty, True, "Forget a memory."),
+    "memory/export": Method(MemoryExportParams, MemoryExportResult, False, "Memories as Markdown."),
+    "memory/import": Method(MemoryImportParams, MemoryImportResult, True, "Read an edited export back."),
 }
 
 EVENT_NOTIFICATION = "event"
@@ -862,4 +950,7 @@ __all__ = [
     "McpServerResult",
     "CheckpointDiffParams", "CheckpointDiffResult", "CheckpointListParams", "CheckpointListResult",
     "CheckpointRestoreParams", "CheckpointRestoreResult", "TurnRewindParams", "TurnRewindResult",
+    "MemoryExportParams", "MemoryExportResult", "MemoryIdParams", "MemoryImportParams", "MemoryImportResult",
+    "MemoryIndexStatus", "MemoryListParams", "MemoryListResult", "MemoryResult", "MemorySaveParams",
+    "MemorySearchParams", "MemorySearchResult", "MemoryUpdateParams",
 ]

@@ -37,6 +37,7 @@ from ..providers import ModelConfigError, configured_models, default_model, pars
 from ..providers.secrets import KEY_VARIABLES, SecretStoreError, provider_key, secret_store
 from ..tools.plan import PlanTraits, offered
 from .auth import Caller, redact
+from .memory_methods import MemoryMethods
 
 _ERROR_CODES: tuple[tuple[type[Exception], int], ...] = (  # first match wins: subclasses before ValueError
     (NotFound, ErrorCode.NOT_FOUND),
@@ -135,6 +136,7 @@ class Service:
             "webhook/list": self.webhook_list,
             "webhook/delete": self.webhook_delete,
             "webhook/rotate": self.webhook_rotate,
+            **MemoryMethods(runtime).handlers(),
         }
 
     async def call(self, method: str, params: BaseModel, caller: Caller) -> dict[str, Any]:

@@ -11,14 +11,15 @@ import json
 
 from sqlalchemy import select
 
-from .models import CheckpointRow, EventRow, RunRow, ScheduleRow, SessionRow, TurnRow, WebhookRow
+from .models import CheckpointRow, EventRow, MemoryRow, RunRow, ScheduleRow, SessionRow, TurnRow, WebhookRow
 from .repo import Store
 
 FULL_HEX = 32
 """Hex digits after the ``<kind>_`` of a whole id."""
 
 KINDS = {"session_id": "session", "turn_id": "turn", "checkpoint_id": "checkpoint", "approval_id": "approval",
-         "run_id": "run", "schedule_id": "schedule", "webhook_id": "webhook"}
+         "run_id": "run", "schedule_id": "schedule", "webhook_id": "webhook",
+         "memory_id": "memory"}
 """The parameters whose value may be a prefix, and what they name."""
 
 _SHOWN = 3
@@ -59,9 +60,9 @@ async def _matches(store: Store, field: str, ref: str, session_id: str | None) -
             ids = {json.loads(data).get("approval_id", "") for data in (await db.execute(query.limit(50))).scalars()}
         else:
             row = {"session_id": SessionRow, "turn_id": TurnRow, "checkpoint_id": CheckpointRow, "run_id": RunRow,
-                   "schedule_id": ScheduleRow, "webhook_id": WebhookRow}[field]
+                   "schedule_id": ScheduleRow, "webhook_id": WebhookRow, "memory_id": MemoryRow}[field]
             query = select(row.id).where(row.id.startswith(ref, autoescape=True))
-            if session_id is not None and field != "session_id":
+            if session_id is not None and field not in ("session_id", "memory_id"):
                 query = query.where(row.session_id == session_id)  # type: ignore[attr-defined]
             ids = set((await db.execute(query.limit(50))).scalars())
     return sorted(i for i in ids if i.startswith(ref))  # LIKE ignores case on SQLite

@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -307,3 +308,39 @@ class CheckpointRow(Base):
     kind: Mapped[str] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     stats: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class MemoryRow(Base):
+    """A memory (see :mod:`cowork.memory`): a short ``text`` the agent keeps across sessions.
+    ``scope``: ``workspace`` (seen in ``workspace`` only) or ``user`` (every workspace; ``workspace``
+    null). ``kind``: preference | fact | lesson | rule. ``session_id``/``turn_id``: where it was
+    saved (no foreign key: a memory outlives its session). ``private``: never shown to read-only
+    callers, exported only when asked, offered only to local models. Full-text search reads
+    ``memories_fts`` (SQLite FTS5, kept in step by triggers) or ``tsv`` (PostgreSQL)."""
+
+    __tablename__ = "memories"
+    __table_args__ = (Index("ix_memories_scope", "scope", "workspace", "updated_at"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(10))
+    workspace: Mapped[str | None] = mapped_column(Text, nullable=True)
+    kind: Mapped[str] = mapped_column(String(12))
+    text: Mapped[str] = mapped_column(Text)
+    private: Mapped[bool] = mapped_column(default=False)
+    session_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    turn_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class MemoryVectorRow(Base):
+    """A memory's embedding: ``dim`` little-endian float32 values, L2-normalised, made by
+    ``model`` (name and version; a row of another model is re-embedded in the background)."""
+
+    __tablename__ = "memory_vectors"
+
+    memory_id: Mapped[str] = mapped_column(ForeignKey("memories.id", ondelete="CASCADE"), primary_key=True)
+    model: Mapped[str] = mapped_column(String(200))
+    dim: Mapped[int] = mapped_column(Integer)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+    embedded_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -101,6 +101,7 @@ class ToolContext:
     Attributes:
         workspace: absolute, resolved path of the folder the session works in.
         session_id: the session the call belongs to.
+        turn_id: the turn the call belongs to ("" for a call a client made outside a turn).
         max_output_chars: the engine truncates the model-facing output to this many characters
             (head and tail kept); tools with their own caps should stay under it.
         network: this call may use the network (the policy decides, for a tool with a
@@ -112,6 +113,7 @@ class ToolContext:
 
     workspace: Path
     session_id: str = ""
+    turn_id: str = ""
     max_output_chars: int = 30_000
     network: bool = False
     sandbox: str = "auto"
