@@ -45,6 +45,12 @@ class Base(DeclarativeBase):
     pass
 
 
+def modelled(name: str) -> bool:
+    """Whether table ``name`` is one of these models: the FTS5 table ``memories_fts`` (migration
+    0010) and the shadow tables SQLite keeps for it (``memories_fts_data``, ``_idx``, ...) are not."""
+    return not name.startswith("memories_fts")
+
+
 class WorkspaceRow(Base):
     __tablename__ = "workspaces"
 
