@@ -117,6 +117,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Union
 
 __all__ = [
+    "system_text",
+    "tool_texts",
     "FakeModelServer",
     "Text",
     "ToolCall",
@@ -185,6 +187,20 @@ class HttpError:
 
 
 Item = Union[Reply, Hang, Cut, HttpError]
+
+
+def _content(m: dict) -> str:
+    return m["content"] if isinstance(m["content"], str) else json.dumps(m["content"])
+
+
+def system_text(request: dict) -> str:
+    """The system (or developer) messages of a recorded chat-completions request, joined."""
+    return "\n".join(_content(m) for m in request["messages"] if m["role"] in ("system", "developer"))
+
+
+def tool_texts(request: dict) -> list[str]:
+    """The contents of a recorded request's ``tool`` messages (the results the model reads), in order."""
+    return [_content(m) for m in request["messages"] if m["role"] == "tool"]
 
 
 def text(s: str, chunk_size: int = 4) -> Text:

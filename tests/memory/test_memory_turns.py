@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from engine_support import collect
-from fakemodel import FakeModelServer, reply, text, tool_call
+from fakemodel import FakeModelServer, reply, system_text, text, tool_call, tool_texts
 from server_support import Rpc
 
 from cowork.config import EngineSettings
@@ -22,16 +22,6 @@ from cowork.server import Auth, InProcessServer
 
 SETTINGS = EngineSettings(max_steps=6, stream_timeout=10, max_retries=0, retry_base_delay=0.01)
 _EMBEDDER = WordLlamaEmbedder()
-
-
-def _system(request: dict) -> str:
-    return "\n".join(m["content"] if isinstance(m["content"], str) else json.dumps(m["content"])
-                     for m in request["messages"] if m["role"] in ("system", "developer"))
-
-
-def _tool_results(request: dict) -> list[str]:
-    return [m["content"] if isinstance(m["content"], str) else json.dumps(m["content"])
-            for m in request["messages"] if m["role"] == "tool"]
 
 
 @pytest.fixture
@@ -75,9 +65,9 @@ async def test_a_preference_saved_in_one_session_is_applied_in_the_next(ws: Path
             await rt.close()
     save_request, _, next_session = fake.requests
     assert "memory" in [t["function"]["name"] for t in save_request["tools"]]
-    assert f"Remembered (preference, user) as {saved.id}" in _tool_results(fake.requests[1])[0]
+    assert f"Remembered (preference, user) as {saved.id}" in tool_texts(fake.requests[1])[0]
     assert saved.session_id == first.id and saved.turn_id == events[0].turn_id
-    system = _system(next_session)
+    system = system_text(next_session)
     assert "# Memories (1)" in system and "- [preference] The user wants every answer in French" in system
 
 
@@ -93,7 +83,7 @@ async def test_a_credential_is_refused_to_the_model(ws: Path, tmp_path: Path) ->
             assert await rt.extension("memory").service.list() == []
         finally:
             await rt.close()
-    (result,) = _tool_results(fake.requests[1])
+    (result,) = tool_texts(fake.requests[1])
     assert "looks like a credential (GitHub Token)" in result and "ghp_" not in result
 
 
@@ -115,8 +105,8 @@ async def test_private_memories_reach_local_models_only(ws: Path, tmp_path: Path
                                                                                 include_private=True)
         finally:
             await rt.close()
-    assert "dentist" not in _system(fake.requests[0]) and "concise answers" in _system(fake.requests[0])
-    assert "memor" in _tool_results(fake.requests[2])[-1] and "dentist" not in _tool_results(fake.requests[2])[-1]
+    assert "dentist" not in system_text(fake.requests[0]) and "concise answers" in system_text(fake.requests[0])
+    assert "memor" in tool_texts(fake.requests[2])[-1] and "dentist" not in tool_texts(fake.requests[2])[-1]
     assert any("dentist" in m.text for m in local_view)
 
 

@@ -4,22 +4,16 @@ the compact harness of small models, and ``session/context`` over a real server.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from engine_support import collect
-from fakemodel import FakeModelServer, reply, text, tool_call
+from fakemodel import FakeModelServer, reply, system_text, text, tool_call
 from server_support import FAST, MODEL, Rpc
 
 from cowork.engine import Runtime
 from cowork.engine.harness import Harness
 from cowork.server import InProcessServer
 from cowork.skills import agents_md_extension
-
-
-def _system(body: dict) -> str:
-    return "\n".join(m["content"] if isinstance(m["content"], str) else json.dumps(m["content"])
-                     for m in body["messages"] if m["role"] in ("system", "developer"))
 
 
 def _tool_messages(body: dict) -> list[str]:
@@ -59,12 +53,12 @@ async def test_a_turn_carries_agents_md_and_a_subfolder_note_once(tmp_path: Path
         finally:
             await rt.close()
     assert len(requests) == 4
-    system = _system(requests[0])
+    system = system_text(requests[0])
     user_at, project_at = system.index("British spelling"), system.index("make check")
     assert user_at < project_at  # the user's first, the workspace's (nearer) last
     assert "# Project instructions (AGENTS.md)" in system
     assert "CRLF" not in system  # a subfolder's file comes only when the agent works there
-    assert all(_system(r) == system for r in requests)  # the same instructions at every step
+    assert all(system_text(r) == system for r in requests)  # the same instructions at every step
 
     top, first, second = _tool_messages(requests[3])
     assert "top file" in top and "CRLF" not in top

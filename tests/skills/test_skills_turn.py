@@ -4,12 +4,11 @@ the ``skill`` tool's answer; ``skills/list`` and ``skills/get`` over a real WebS
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 from engine_support import collect
-from fakemodel import FakeModelServer, reply, text, tool_call
+from fakemodel import FakeModelServer, reply, system_text, text, tool_call, tool_texts
 
 from cowork.client import AsyncClient, CoworkError
 from cowork.config import EngineSettings
@@ -46,16 +45,6 @@ def places(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]
     return ws, home
 
 
-def _system(request: dict) -> str:
-    return "\n".join(m["content"] if isinstance(m["content"], str) else json.dumps(m["content"])
-                     for m in request["messages"] if m["role"] in ("system", "developer"))
-
-
-def _tool_results(request: dict) -> list[str]:
-    return [m["content"] if isinstance(m["content"], str) else json.dumps(m["content"])
-            for m in request["messages"] if m["role"] == "tool"]
-
-
 async def test_the_model_sees_the_list_and_the_hint_and_loads_a_skill(places, tmp_path: Path) -> None:
     ws, _ = places
     with FakeModelServer() as fake:
@@ -70,13 +59,13 @@ async def test_the_model_sees_the_list_and_the_hint_and_loads_a_skill(places, tm
             first, second = fake.requests[:2]
         finally:
             await rt.close()
-    system = _system(first)
+    system = system_text(first)
     assert "# Skills (2)" in system
     assert f"- csv-report: {REPORT}" in system and "- haiku: Write a haiku about the code." in system
     assert "broken" not in system.lower() and "older copy" not in system  # invalid and shadowed: left out
     assert "This request looks like a job for skill csv-report: call skill(name=csv-report) first." in system
     assert "skill" in [t["function"]["name"] for t in first["tools"]]
-    (result,) = _tool_results(second)
+    (result,) = tool_texts(second)
     assert "# CSV report" in result and "{python}" not in result and "{skill_dir}" not in result
     folder = (ws / ".cowork" / "skills" / "csv-report").resolve()
     assert f"Skill folder: {folder}" in result and "- scripts/build.py" in result
@@ -104,11 +93,11 @@ async def test_no_hint_for_an_unrelated_prompt_and_a_file_read_through_the_tool(
             requests = fake.requests
         finally:
             await rt.close()
-    assert "looks like a job for skill" not in _system(requests[0])
-    assert _tool_results(requests[1]) == ["Haiku: 5-7-5 syllables."]
-    assert "leads outside the skill's folder" in _tool_results(requests[2])[-1]
-    assert "no skill named 'nope'" in _tool_results(requests[3])[-1] and "csv-report, haiku" in _tool_results(requests[3])[-1]
-    assert "Five, seven, five." in _tool_results(requests[4])[-1]  # a name's case is forgiven
+    assert "looks like a job for skill" not in system_text(requests[0])
+    assert tool_texts(requests[1]) == ["Haiku: 5-7-5 syllables."]
+    assert "leads outside the skill's folder" in tool_texts(requests[2])[-1]
+    assert "no skill named 'nope'" in tool_texts(requests[3])[-1] and "csv-report, haiku" in tool_texts(requests[3])[-1]
+    assert "Five, seven, five." in tool_texts(requests[4])[-1]  # a name's case is forgiven
 
 
 async def test_a_workspace_without_skills_gets_no_section_and_no_tool(tmp_path: Path, monkeypatch) -> None:
@@ -125,7 +114,7 @@ async def test_a_workspace_without_skills_gets_no_section_and_no_tool(tmp_path: 
             await collect(rt, session.id)
         finally:
             await rt.close()
-    assert "# Skills" not in _system(fake.requests[0])
+    assert "# Skills" not in system_text(fake.requests[0])
     assert "skill" not in [t["function"]["name"] for t in fake.requests[0].get("tools", [])]
 
 
