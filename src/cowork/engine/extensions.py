@@ -207,10 +207,10 @@ async def _gather(sources: Sequence[ContextSource],
     if not sources:
         return []
     out: list[list[ContextSection]] = [[] for _ in sources]
-    sync = [i for i, s in enumerate(sources) if not inspect.iscoroutinefunction(s.sections)]
+    sync = {i for i, s in enumerate(sources) if not inspect.iscoroutinefunction(s.sections)}
 
     def read() -> None:
-        for i in sync:
+        for i in sorted(sync):
             try:
                 out[i] = list(ask(sources[i]))
             except Exception:

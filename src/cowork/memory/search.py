@@ -44,6 +44,7 @@ class VectorIndex:
     workspaces: list[str | None] = field(default_factory=list)
     private: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     matrix: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
+    _masks: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def build(cls, model: str, dim: int, stamp: tuple[int, datetime | None, int],
@@ -56,8 +57,6 @@ class VectorIndex:
 
     def _seen_in(self, workspace: str) -> np.ndarray:
         """Which rows a session of ``workspace`` sees (cached per workspace)."""
-        if not hasattr(self, "_masks"):
-            self._masks: dict[str, np.ndarray] = {}
         mask = self._masks.get(workspace)
         if mask is None:
             mask = self._masks[workspace] = self.user_scope | np.array([w == workspace for w in self.workspaces],

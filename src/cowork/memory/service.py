@@ -53,6 +53,17 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _checked(text: str) -> str:
+    """``text`` stripped and as it may be stored (:func:`~.credentials.safe_text`). Raises
+    ValueError for an empty or too long text, MemoryRefused for a credential."""
+    text = text.strip()
+    if not text:
+        raise ValueError("a memory needs some text")
+    if len(text) > MAX_MEMORY_CHARS:
+        raise ValueError(f"a memory is at most {MAX_MEMORY_CHARS} characters (this one has {len(text)})")
+    return safe_text(text)
+
+
 class MemoryService:
     """Memories over a :class:`Store` (given by :meth:`attach` when the runtime opens).
 
@@ -127,10 +138,7 @@ class MemoryService:
         if embedder is None:
             return 0
         todo = await db.unembedded(self.store, embedder.model, REINDEX_BATCH)
-        if todo:
-            vectors = await asyncio.to_thread(embedder.embed, [t for _, t in todo])
-            await db.put_vectors(self.store, embedder.model, embedder.dim,
-                                 [(i, v.astype("<f4").tobytes()) for (i, _), v in zip(todo, vectors)], _now())
+        await self._embed(todo)
         self.pending = await db.count_unembedded(self.store, embedder.model)
         return len(todo)
 
@@ -155,12 +163,7 @@ class MemoryService:
         instead of repeated. Raises :class:`~.credentials.MemoryRefused` (a ValueError) for a text
         that looks like a credential, ValueError for an empty or too long text or a workspace
         memory without a workspace."""
-        text = " ".join(text.split()) if "\n" not in text.strip() else text.strip()
-        if not text:
-            raise ValueError("a memory needs some text")
-        if len(text) > MAX_MEMORY_CHARS:
-            raise ValueError(f"a memory is at most {MAX_MEMORY_CHARS} characters (this one has {len(text)})")
-        text = safe_text(text)
+        text = _checked(" ".join(text.split()) if "\n" not in text.strip() else text)
         where = None if scope == "user" else (str(workspace) if workspace else None)
         if scope == "workspace" and where is None:
             raise ValueError("a workspace memory needs its workspace")
@@ -176,9 +179,12 @@ class MemoryService:
         return info(row)
 
     async def _embed(self, rows: Sequence[tuple[str, str]]) -> None:
+        """Embed and store ``(memory_id, text)`` rows; without a model, wake the indexer instead."""
         embedder = self.embedder
-        if embedder is None or not rows:
+        if embedder is None:
             self._wake.set()
+            return
+        if not rows:
             return
         vectors = await asyncio.to_thread(embedder.embed, [t for _, t in rows])
         await db.put_vectors(self.store, embedder.model, embedder.dim,
@@ -189,10 +195,7 @@ class MemoryService:
         """Change a memory. Raises NotFound, MemoryRefused, ValueError (as :meth:`save`)."""
         fields: dict[str, object] = {"updated_at": _now()}
         if text is not None:
-            text = text.strip()
-            if not text or len(text) > MAX_MEMORY_CHARS:
-                raise ValueError(f"a memory's text must have 1 to {MAX_MEMORY_CHARS} characters")
-            fields["text"] = safe_text(text)
+            fields["text"] = _checked(text)
         if kind is not None:
             fields["kind"] = kind
         if private is not None:
@@ -232,9 +235,7 @@ class MemoryService:
         MemoryRefused for a text that looks like a credential."""
         entries = markdown.load(text)
         for entry in entries:
-            entry.text = safe_text(entry.text)
-            if len(entry.text) > MAX_MEMORY_CHARS:
-                raise ValueError(f"a memory is at most {MAX_MEMORY_CHARS} characters: {entry.text[:60]!r}…")
+            entry.text = _checked(entry.text)
         counts = {"added": 0, "updated": 0, "unchanged": 0}
         known = await db.get_memories(self.store, [e.id for e in entries if e.id])
         for entry in entries:
