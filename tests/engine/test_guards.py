@@ -55,6 +55,16 @@ def test_the_third_identical_call_is_refused_whatever_the_argument_order_or_enco
     assert guards.screen([_call("read", {"path": "a.txt", "limit": 5})])[0] == []
 
 
+def test_a_tool_that_waits_may_repeat_the_same_call():
+    from cowork.engine.subagents import WaitAgentsTool
+
+    waiting = WaitAgentsTool(None)  # type: ignore[arg-type]  # the guards read its traits only
+    guards = TurnGuards(lambda name: waiting if name == "wait_agents" else BUILTIN_TOOLS.get(name))
+    for n in range(4):  # subagents still working: the same wait again is not a loop
+        run, refused = guards.screen([_call("wait_agents", {"timeout": 60}, n)])
+        assert len(run) == 1 and not refused
+
+
 def test_a_successful_mutating_call_resets_the_count_of_read_only_calls_only():
     guards = _guards()
     ls, write = _call("ls", {"path": "."}), _call("write", {"path": "x", "content": "1"})

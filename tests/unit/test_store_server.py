@@ -145,7 +145,8 @@ async def test_first_page_of_many_sessions_walks_an_index(store: Store, tmp_path
                     plan = " | ".join(r[-1] for r in await conn.exec_driver_sql(
                         "EXPLAIN QUERY PLAN " + statement, parameters))
                 assert "TEMP B-TREE" not in plan, plan
-                assert "ix_sessions_created" in plan or "ix_sessions_workspace_created" in plan, plan
+                # subagents are left out (parent_session_id IS NULL): the index that starts with it, in order
+                assert ("ix_sessions_parent" if workspace is None else "ix_sessions_workspace_created") in plan, plan
     finally:
         event.remove(store.engine.sync_engine, "before_cursor_execute", capture)
 
@@ -357,3 +358,29 @@ async def test_database_at_0001_is_upgraded_and_keeps_its_data(tmp_path: Path):
         await store.close()
     store = await Store.open(url)  # reopening at head is a no-op
     await store.close()
+
+
+async def test_subagent_sessions_are_listed_apart_and_deleted_with_their_parent(store: Store, tmp_path: Path):
+    from cowork.protocol import SubagentLink
+
+    parent = await store.create_session(tmp_path, "local:x", "default", "parent")
+    link = SubagentLink(parent_session_id=parent.id, parent_turn_id="turn_1", item_id="item_1", task="check it",
+                        agent="reviewer", tools=["read"])
+    child = await store.create_session(tmp_path, "local:x", "read-only", "child", parent=link,
+                                       instructions="You review.", allowed_tools=["write", "write"])
+    other = await store.create_session(tmp_path, "local:x", "default", "other")
+    assert (await store.get_session(child.id)).parent == link
+    assert await store.agent_instructions(child.id) == "You review."
+    assert await store.agent_instructions(parent.id) == ""
+    assert await store.allowed_tools(child.id) == ["write"]
+    listed, _ = await store.list_sessions()
+    assert [s.id for s in listed] == [other.id, parent.id]
+    assert [s.id for s in (await store.list_sessions(tmp_path))[0]] == [other.id, parent.id]
+    assert [s.id for s in (await store.list_sessions(parent=parent.id))[0]] == [child.id]
+    assert [s.id for s in await store.subagents(parent.id)] == [child.id]
+    assert (await store.latest_session(tmp_path)).id != child.id
+    await store.delete_session(parent.id)
+    for gone in (parent.id, child.id):
+        with pytest.raises(NotFound):
+            await store.get_session(gone)
+    assert (await store.get_session(other.id)).parent is None

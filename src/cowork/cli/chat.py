@@ -60,6 +60,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "/mcp": ("", "the MCP servers (status, tools) and their prompts, run as /mcp__SERVER__PROMPT [ARGS]"),
     "/runs": ("", "this workspace's runs (cowork run --background): state, why, prompt"),
     "/schedules": ("", "this workspace's schedules: when they fire next"),
+    "/agents": ("", "the subagents this session's turns started: what each is doing"),
+    "/memory": ("[QUERY]", "what the agent remembers here (newest first), or the best matches for QUERY"),
     "/exit": ("", "quit (also Ctrl-D on an empty line)"),
 }
 REPLAY_TIMEOUT = 30.0
@@ -275,6 +277,12 @@ class Chat:
         elif name == "/schedules":
             from .schedules import show_schedules
             await show_schedules(self)
+        elif name == "/agents":
+            from .agents import show_agents
+            await show_agents(self)
+        elif name == "/memory":
+            from .memory import show_memories
+            await show_memories(self, arg)
         elif name.startswith("/mcp__"):  # /mcp__SERVER__PROMPT [ARGS]: an MCP server's prompt as the message
             from .mcp import prompt_command
             await prompt_command(self, line)

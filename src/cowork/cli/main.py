@@ -348,26 +348,33 @@ def sessions_show(
     server: ServerOpt = None,
     token: TokenOpt = None,
 ) -> None:
-    """Replay a session's transcript from the journal."""
+    """Replay a session's transcript from the journal (its subagents' work folded under the calls that
+    started them)."""
     from .render import Renderer
 
-    async def journal(client: Any) -> list[Any]:
-        last = (await client.get_session(session_id)).last_seq
+    async def journal(client: Any, sid: str) -> list[Any]:
+        info = await client.get_session(sid)
+        last, sid = info.last_seq, info.id
         events: list[Any] = []
         if last:
-            async with await client.subscribe(session_id, after_seq=0) as sub:
+            async with await client.subscribe(sid, after_seq=0) as sub:
                 async for ev in sub:
                     events.append(ev)
                     if ev.seq >= last:
                         break
         return events
 
-    events = _with_client(journal, server, token)
+    async def journals(client: Any) -> tuple[list[Any], dict[str, list[Any]]]:
+        events = await journal(client, session_id)
+        children = dict.fromkeys(ev.agent.session_id for ev in events if ev.type == "subagent.updated")
+        return events, {child: await journal(client, child) for child in children}
+
+    events, subagents = _with_client(journals, server, token)
     if json_lines:
         for ev in events:
             print(ev.model_dump_json())
         return
-    Renderer(out).replay(events)
+    Renderer(out).replay(events, subagents)
 
 
 @sessions_app.command("delete")

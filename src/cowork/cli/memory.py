@@ -71,6 +71,24 @@ def search(
     print_list([h.memory for h in got.hits], json_lines, "nothing found", _table)
 
 
+async def show_memories(chat: Any, query: str) -> None:
+    """The REPL's ``/memory [QUERY]``: the memories of the chat's workspace (and the user's), newest
+    first, or the best matches for ``query``."""
+    workspace = chat.current.workspace
+    if query:
+        got = await chat.client.memory_search(query=query, workspace=workspace, limit=10)
+        if got.note:
+            chat.out.print(f"[yellow]{got.note}[/yellow]")
+        found = [h.memory for h in got.hits]
+    else:
+        found = (await chat.client.memory_list(workspace=workspace, limit=20)).memories
+    if not found:
+        chat.out.print("nothing found" if query else "no memories yet (the agent saves them with its memory tool)")
+        return
+    chat.out.print(_table(found))
+    chat.out.print("cowork memory show ID / forget ID / export", style="dim")
+
+
 @app.command("show")
 def show(memory_id: IdArg, server: ServerOpt = None, token: TokenOpt = None) -> None:
     """One memory, whole."""

@@ -4,16 +4,21 @@ Live view: the assistant's Markdown streams in place, a spinner runs while the m
 tool works, each tool call ends as one line (✓ done, ✗ failed, ⊘ denied, ■ interrupted) with a
 short summary, edits show their diff, the plan (todo_write) shows as a checklist, and the turn
 ends with a line of tokens and time. Replay (``cowork sessions show``) renders the same events
-without the live parts.
+without the live parts, with each subagent's own transcript folded (indented) under the
+``spawn_agent`` call that started it. A subagent's approval is labelled with its task; each change of
+a subagent's status is one ``↳`` line.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import sys
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich.console import Console
+from rich.padding import Padding
 from rich.live import Live
 from rich.markdown import Markdown
 from rich.status import Status
@@ -180,7 +185,8 @@ class Renderer:
         if ev.rule == "plan":
             self.console.print(Text("? the agent proposes a plan", style="bold yellow"))
             return
-        self.console.print(Text.assemble(("? ", "bold yellow"), (ev.tool, "bold"), " wants to run: ",
+        who = (f"subagent «{_short(ev.agent.task)}»: ", "bold magenta") if getattr(ev, "agent", None) else ("", "")
+        self.console.print(Text.assemble(("? ", "bold yellow"), who, (ev.tool, "bold"), " wants to run: ",
                                          describe_call(ev.tool, ev.arguments, 200)))
         hard = "session" not in ev.options
         why = Text.assemble(("  why: ", "dim"), ev.reason, (f"  [{ev.rule}]" if ev.rule else "", "dim"))
@@ -202,7 +208,22 @@ class Renderer:
     def _on_approval_resolved(self, ev: Any) -> None:
         words = {"once": "allowed once", "session": "allowed for this session", "deny": "denied"}
         reason = f": {ev.reason}" if ev.reason else ""
-        self.console.print(Text(f"  {words[ev.decision]}{reason}", style="dim"))
+        who = f"subagent «{_short(ev.agent.task)}»: " if getattr(ev, "agent", None) else ""
+        self.console.print(Text(f"  {who}{words[ev.decision]}{reason}", style="dim"))
+
+    def _on_subagent_updated(self, ev: Any) -> None:
+        """One line per change: ``↳ subagent ses_… «task»: waiting for approval``."""
+        words = {"running": "working", "waiting_approval": "waiting for approval", "completed": "done",
+                 "failed": "failed", "interrupted": "interrupted"}
+        style = {"completed": "green", "failed": "red", "interrupted": "yellow", "waiting_approval": "yellow"}
+        self.pause()
+        line = Text.assemble(("↳ subagent ", "magenta"), (ev.agent.session_id[:12], "dim"),
+                             f" «{_short(ev.agent.task)}»: ", (words[ev.status], style.get(ev.status, "")))
+        if ev.status in ("failed", "interrupted") and ev.result:
+            line.append(f" ({_short(ev.result, 120)})", style="dim")
+        self.console.print(line)
+        if ev.status in ("running", "waiting_approval"):
+            self.spin("subagents working…")
 
     def _on_hook_ran(self, ev: Any) -> None:
         """A hook that denied, blocked or asked, or failed, gets one short line; a quiet one none."""
@@ -253,13 +274,32 @@ class Renderer:
 
     # -- replay -----------------------------------------------------------------------------
 
-    def replay(self, events: list[Event]) -> None:
-        """Render a journaled session: completed items and turn ends, no live parts."""
+    def replay(self, events: Sequence[Event], subagents: Mapping[str, Sequence[Event]] | None = None) -> None:
+        """Render a journaled session: completed items and turn ends, no live parts. ``subagents``:
+        the journals of its subagents by session id, each folded under the call that spawned it."""
         self.live = False
         for ev in events:
             if ev.type == "item.completed":
                 self._on_item_completed(ev, replay=True)
+                child = ev.item.metadata.get("agent_session_id") if ev.item.type == "tool_call" else None
+                if child and subagents and child in subagents:
+                    self._fold(subagents[child])
+            elif ev.type == "subagent.updated" and ev.status in ("completed", "failed", "interrupted"):
+                self.event(ev)
             elif ev.type in ("turn.completed", "turn.failed", "turn.interrupted", "approval.resolved", "hook.ran"):
                 self.event(ev)
             elif ev.type == "turn.started":
                 self.console.rule(Text(ev.ts.strftime("%Y-%m-%d %H:%M:%S UTC") + f" · {ev.model}", style="dim"))
+
+    def _fold(self, events: Sequence[Event]) -> None:
+        """A subagent's transcript, indented under the call that spawned it."""
+        buffer = io.StringIO()
+        inner = Console(file=buffer, width=max(40, self.console.width - 4), force_terminal=self.console.is_terminal,
+                        color_system=self.console.color_system, highlight=False)  # type: ignore[arg-type]
+        Renderer(inner, live=False).replay(events)
+        self.console.print(Padding(Text.from_ansi(buffer.getvalue().rstrip("\n")), (0, 0, 0, 4)))
+
+
+def _short(text: str, width: int = 60) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= width else line[: width - 1] + "…"

@@ -7,7 +7,8 @@ mark):
 
 - **the same call three times**: a call whose tool and arguments were already called twice in the
   turn is not run again; its result says so. A change made by a mutating call since then resets
-  the count of read-only calls (listing a folder again after moving files is fine).
+  the count of read-only calls (listing a folder again after moving files is fine). A tool with
+  the ``waits`` trait (``wait_agents``) may repeat: what it waits for changes on its own.
 - **planning without doing**: a call of a ``planning`` tool (``todo_write``) when the previous
   response also only planned is not run; its result asks for the next step.
 - **an answer that claims changes nobody made**: the answer says files were moved, created,
@@ -121,7 +122,8 @@ class TurnGuards:
         planning_only = all(self._planning(c) for c in calls)
         for call in calls:
             key = _key(call)
-            if self._seen[key] >= REPEAT_LIMIT:
+            tool = self._tool(call.tool_name)
+            if self._seen[key] >= REPEAT_LIMIT and not (tool is not None and tool.traits.waits):
                 refused.append((call, REPEATED_NOTE.format(n=self._seen[key])))
             elif self._planning(call) and self._only_planned:
                 refused.append((call, PLANNED_NOTE))

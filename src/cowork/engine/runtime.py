@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import inspect
 import logging
 from collections import defaultdict
@@ -35,6 +36,7 @@ from .approvals import ApprovalChannel, ApprovalNotPending, InMemoryApprovalChan
 from .extensions import ContextSection, ContextSource, Extension, Hooks, NoHooks, gather_sections
 from .journal import Journal
 from .lease import Lease, SqlTurnLeases, TurnLeases
+from .subagents import Subagents
 from .turn import Resume, Turn, TurnDeps
 from .tool_turn import ToolTurn, is_tool_turn
 
@@ -74,8 +76,11 @@ class Runtime:
         if len(set(names)) != len(names):
             raise ValueError(f"extension names must be unique: {names}")
         base = tuple(toolsets) if toolsets is not None else (BUILTIN,)
-        self.toolsets: tuple[Toolset, ...] = (*base, *(ts for e in self.extensions for ts in e.toolsets))
-        self.context_sources: tuple[ContextSource, ...] = tuple(s for e in self.extensions for s in e.context_sources)
+        self.subagents = Subagents(self)  # spawn_agent & co. (see .subagents)
+        self.toolsets: tuple[Toolset, ...] = (*base, self.subagents.toolset,
+                                              *(ts for e in self.extensions for ts in e.toolsets))
+        self.context_sources: tuple[ContextSource, ...] = (
+            self.subagents.context, *(s for e in self.extensions for s in e.context_sources))
         hooks = [e.hooks for e in self.extensions if e.hooks is not None]
         if len(hooks) > 1:
             raise ValueError("at most one extension may bring hooks")
@@ -120,7 +125,7 @@ class Runtime:
         (left waiting: the next :meth:`open` resumes them), flush the journal, close the
         providers' HTTP clients and the store."""
         for session_id, turn in list(self._turns.items()):
-            if turn.waiting_approval is not None:
+            if turn.waiting_approval is not None and getattr(turn, "parent", None) is None:  # a subagent's turn ends with its parent's
                 turn.suspended = True
             turn.interrupt_reason = "cowork shut down while this turn was running"
             await self.interrupt(session_id)
@@ -160,7 +165,8 @@ class Runtime:
             if await self._ended_already(session_id, turn_id, events):
                 await self.leases.release(lease)
                 continue
-            resume = None if is_tool_turn(events) else recovery.pending_approval(events)  # no model to go on with
+            resume = None if is_tool_turn(events) or await self._is_subagent(session_id) \
+                else recovery.pending_approval(events)  # no model to go on with; a subagent's parent call ended
             if resume is not None and await self._resume(session_id, turn_id, resume, lease):
                 continue
             self.journal.reopen(session_id)  # after lost events: the items close with what was committed
@@ -186,6 +192,12 @@ class Runtime:
         await self.store.end_turn(turn_id, status, usage.input_tokens if usage else 0, usage.output_tokens if usage else 0)
         return True
 
+    async def _is_subagent(self, session_id: str) -> bool:
+        try:
+            return (await self.store.get_session(session_id)).parent is not None
+        except NotFound:
+            return False
+
     async def _resume(self, session_id: str, turn_id: str, resume: Resume, lease: Lease) -> bool:
         """Start the task of a turn found waiting for an approval; False if it cannot go on."""
         try:
@@ -202,7 +214,8 @@ class Runtime:
 
     def _deps(self) -> TurnDeps:
         return TurnDeps(self.store, self.journal, self.approvals, self.settings, self.checkpoints, self.toolsets,
-                        self.context_sources, self.hooks, self._session_starts, self.compaction_prompts)
+                        self.context_sources, self.hooks, self._session_starts, self.compaction_prompts,
+                        self.subagents.end_turn)
 
     def tools(self, session: SessionInfo | None = None) -> dict[str, Tool]:
         """The tools the runtime's toolsets offer ``session`` (None: no session in particular),
@@ -277,12 +290,13 @@ class Runtime:
         return (await self._with_pending([await self.store.get_session(session_id)]))[0]
 
     async def list_sessions(
-        self, workspace: Path | None = None, limit: int = 50, cursor: str | None = None, query: str | None = None
+        self, workspace: Path | None = None, limit: int = 50, cursor: str | None = None, query: str | None = None,
+        parent: str | None = None,
     ) -> tuple[list[SessionInfo], str | None]:
         """A page of sessions, newest first, and the next page's cursor (see Store.list_sessions;
-        ``query``: only titles containing it, case-insensitively)."""
+        ``query``: only titles containing it, case-insensitively; ``parent``: that session's subagents)."""
         page, next_cursor = await self.store.list_sessions(workspace.resolve() if workspace else None, limit, cursor,
-                                                           query)
+                                                           query, parent)
         return await self._with_pending(page), next_cursor
 
     async def _with_pending(self, sessions: list[SessionInfo]) -> list[SessionInfo]:
@@ -385,6 +399,23 @@ class Runtime:
             self._launch(session_id, turn, lease)
             return StartedTurn(turn_id)
 
+    async def start_subagent_turn(self, session: SessionInfo, text: str, parent: Turn) -> str:
+        """Start a turn of the subagent ``session`` working for ``parent`` (see :mod:`.subagents`):
+        its steps are what the parent has left, and what it spends counts against the parent's
+        budgets. Returns the turn id. Raises TurnInProgress, ModelConfigError."""
+        async with self._start_locks[session.id]:
+            session = await self._ready_session(session.id)
+            model = self.model(session.model)
+            window = self._windows.get(session.model) or context_window(parse_model(session.model))
+            left = self.settings.max_steps - parent.spending().requests
+            deps = self._deps()
+            deps.settings = dataclasses.replace(self.settings, max_steps=max(1, left))
+            turn_id, lease = await self._new_turn(session, text)
+            turn = Turn(deps, session, turn_id, text, model, window, parent=parent)
+            await turn.begin()
+            self._launch(session.id, turn, lease)
+            return turn_id
+
     async def _ready_session(self, session_id: str) -> SessionInfo:
         """The session, once a turn of it that has journaled its end has finished (under the
         session's start lock). Raises TurnInProgress while one still runs, NotFound, UnsafeWorkspace."""
@@ -453,6 +484,10 @@ class Runtime:
         """Why the store stopped accepting reads and writes (its database file was deleted or
         replaced: restart the server), else None. Costs a ``stat``."""
         return self.store.problem()
+
+    def turn_of(self, session_id: str) -> Turn | ToolTurn | None:
+        """The session's turn running in this process (ended or not), if any."""
+        return self._turns.get(session_id)
 
     def running_turn(self, session_id: str) -> str | None:
         """Id of the session's running turn, if any."""

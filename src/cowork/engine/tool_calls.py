@@ -167,6 +167,8 @@ class ToolCalls:
         key = (self.session.mode, *(ts.version for ts in self._toolsets))
         if key != self._tools_key:
             every = tools_by_name(self._toolsets, self.session.id, self.ctx.workspace)
+            if self.session.parent is not None:  # a subagent: only the tools it was given
+                every = {name: t for name, t in every.items() if name in self.session.parent.tools}
             self._tools = {name: t for name, t in every.items() if offered(t, self.session.mode)}
             self.definitions = tool_definitions(self._tools.values())
             self._tools_key = key
@@ -298,6 +300,8 @@ class ToolCalls:
                                reason=reason.replace(f"in {policy_mode(mode)} mode", f"in {mode} mode"))
         if mode == "plan" and decision.outcome == "deny":
             decision = replace(decision, reason=f"{decision.reason}. {PLAN_NOTE}")
+        if decision.outcome != "deny" and (why := tool.must_ask(args)):
+            return Decision("ask", why, f"builtin:{tool.name}")
         return decision
 
     # -- ask --------------------------------------------------------------------------------------
@@ -384,7 +388,7 @@ class ToolCalls:
             if fresh.outcome == "deny":
                 return await self._finish(item, p.part, "denied", f"Not allowed: {fresh.reason}.")
             p.ticket = await self._ask(p)
-        ctx = replace(self.ctx, network=p.decision.network) if tool.traits.command_arg else self.ctx
+        ctx = replace(self.ctx, item_id=item.id, network=p.decision.network if tool.traits.command_arg else False)
         result = await self._execute(item, tool, p.args, ctx)
         item.summary = result.summary or None
         item.metadata = result.metadata

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -62,6 +62,7 @@ class TurnDeps:
     hooks: Hooks = field(default_factory=NoHooks)
     session_starts: set[str] = field(default_factory=set)  # sessions whose session_start hooks ran
     compaction_prompts: Sequence[tuple[str, Sequence[Toolset]]] = ()  # asked before compacting (.extensions)
+    on_end: Callable[[Turn], Awaitable[None]] | None = None  # before the end is written: stop its subagents
 
 
 async def _ignore(_returns: list[ToolReturnPart]) -> None:
@@ -73,14 +74,19 @@ class Turn:
 
     ``resume`` continues a turn that was waiting for an approval when cowork stopped (call
     :meth:`reopen_approvals` before running it). The turn's row must already exist in the store
-    (``Store.start_turn``).
+    (``Store.start_turn``). ``parent``: the turn a subagent's turn works for; what it spends counts
+    against the parent's budgets (see :meth:`spending`).
     """
 
     def __init__(
         self, deps: TurnDeps, session: SessionInfo, turn_id: str, text: str, model: Model, context_window: int,
-        resume: Resume | None = None,
+        resume: Resume | None = None, parent: Turn | None = None,
     ) -> None:
         self.deps = deps
+        self.parent = parent
+        self.children: list[Turn] = []  # its subagents' turns (their usage counts against this turn)
+        if parent is not None:
+            parent.children.append(self)
         self.resume = resume
         self.session = session
         self.turn_id = turn_id
@@ -117,6 +123,24 @@ class Turn:
         )
         self._guards = TurnGuards(lambda name: self._calls.tools().get(name))
 
+    def spending(self) -> Usage:
+        """What this turn used, its subagents' turns included (what its budgets count and its end reports)."""
+        total = self.usage.model_copy()
+        for child in self.children:
+            total.add(child.spending())
+        return total
+
+    def offered_tools(self) -> list[str]:
+        """The names of the tools this turn's model is offered now."""
+        return list(self._calls.tools())
+
+    def _check_budget(self) -> None:
+        """Raise BudgetExceeded when this turn, or the turn it works for, is over a hard limit."""
+        if self._budget is not None:
+            self._budget.check(self.spending())
+        if self.parent is not None:
+            self.parent._check_budget()
+
     @property
     def waiting_approval(self) -> str | None:
         """Id of the approval this turn waits on right now, if any."""
@@ -135,6 +159,11 @@ class Turn:
     def _take_steers(self) -> list[UserPromptPart]:
         parts, self._steers = [UserPromptPart(t) for t in self._steers], []
         return parts
+
+    @property
+    def cancelled(self) -> bool:
+        """:meth:`cancel` was called (an interrupt, the time budget, a shutdown)."""
+        return self._cancelled
 
     def cancel(self) -> bool:
         """Interrupt the turn: the first call cancels its task (or, before the task has started,
@@ -254,12 +283,15 @@ class Turn:
         """Record the outcome, then journal the terminal event (so a client that sees it can
         start the next turn at once)."""
         self._accepting = False
+        if self.deps.on_end is not None:
+            await self.deps.on_end(self)  # its subagents end first, inside this turn
         await self._approvals.close_all()  # those of a resumed turn it never got to
         if self._steers:  # arrived too late for the model: they open the next turn's history
             await self._append(ModelRequest(parts=self._take_steers()))
-        await self.deps.store.end_turn(self.turn_id, status, self.usage.input_tokens, self.usage.output_tokens)
+        usage = self.spending()
+        await self.deps.store.end_turn(self.turn_id, status, usage.input_tokens, usage.output_tokens)
         self.ending = True
-        await self._emit(event_type, usage=self.usage, **fields)
+        await self._emit(event_type, usage=usage, **fields)
 
     async def _append(self, message: ModelMessage) -> None:
         self.messages.append(message)
@@ -271,7 +303,7 @@ class Turn:
         assert budget is not None
         max_steps = max(1, self.deps.settings.max_steps)
         for step in range(1, max_steps + 1):
-            last = step == max_steps
+            last = step >= max_steps - sum(c.spending().requests for c in self.children)  # subagents' steps count
             if last and step > 1:
                 await self._append(ModelRequest(parts=[UserPromptPart(LAST_STEP_NOTE)]))
             if self._tokens > COMPACT_AT * self.window:
@@ -280,7 +312,7 @@ class Turn:
             tools = [] if last and step > 1 else self._harness.definitions(offered, self._calls.definitions)
             params = ModelRequestParameters(function_tools=tools,
                                             allow_text_output=not (tools and self._guards.require_call))
-            budget.check(self.usage)
+            self._check_budget()
             response = await self._model.request(self._outgoing(), params)
             await self._append(response)
             if note := budget.unpriced(self.usage, self.session.model):
@@ -288,7 +320,7 @@ class Turn:
             calls = [p for p in response.parts if isinstance(p, ToolCallPart)]
             try:
                 if calls:
-                    budget.check(self.usage)
+                    self._check_budget()
             except BudgetExceeded as exc:
                 await self._append(ModelRequest(parts=await self._calls.refuse(calls, f"Not run: {exc}")))
                 raise

@@ -19,6 +19,9 @@ from .events import (
     ItemDelta,
     ItemStarted,
     StopReason,
+    SubagentRef,
+    SubagentStatus,
+    SubagentUpdated,
     TurnCompleted,
     TurnFailed,
     TurnInterrupted,
@@ -31,13 +34,14 @@ from .events import (
 )
 from .items import AssistantMessage, ErrorItem, Item, PolicyDecision, Reasoning, ToolCall, ToolCallStatus, UserMessage
 from .runs import ENDED_RUN_STATES, RunApprovals, RunInfo, RunReason, RunState
-from .sessions import Mode, SessionInfo, SessionStatus
+from .sessions import Mode, SessionInfo, SessionStatus, SubagentLink
 
 __all__ = [
     "ApprovalDecision", "ApprovalRequested", "ApprovalResolved", "AssistantMessage", "CheckpointCreated",
     "CheckpointInfo", "CheckpointRestored", "CheckpointStats", "ErrorInfo", "FileChange", "NotRestored", "TurnRewound",
     "ErrorItem", "Event", "EventAdapter", "HookRan", "Item", "ItemCompleted", "ItemDelta", "ItemStarted",
-    "Mode", "PolicyDecision", "Reasoning", "ENDED_RUN_STATES", "RunApprovals", "RunInfo", "RunReason", "RunState", "SessionInfo", "SessionStatus", "StopReason", "ToolCall", "ToolCallStatus",
+    "Mode", "PolicyDecision", "Reasoning", "ENDED_RUN_STATES", "RunApprovals", "RunInfo", "RunReason", "RunState", "SessionInfo", "SessionStatus", "StopReason", "SubagentLink", "SubagentRef", "SubagentStatus",
+    "SubagentUpdated", "ToolCall", "ToolCallStatus",
     "TurnCompleted", "TurnFailed", "TurnInterrupted", "TurnStarted", "TurnWarning", "Usage", "UserMessage",
     "is_terminal", "utc_now",
 ]

@@ -97,6 +97,18 @@ class ItemCompleted(_Event):
     item: Item
 
 
+class SubagentRef(BaseModel):
+    """Which subagent an event of its parent's journal is about."""
+
+    session_id: str = Field(description="The subagent's session.")
+    task: str = Field(description="What it was asked to do (what clients label it with).")
+    agent: str | None = Field(default=None, description="The defined agent it was spawned as, if any.")
+
+
+SubagentStatus = Literal["running", "waiting_approval", "completed", "failed", "interrupted"]
+"""What a subagent is doing: working, waiting for a person, or ended (its turn's outcome)."""
+
+
 class ApprovalRequested(_Event):
     """A tool call waits for a person's decision. Answer with the approval id."""
 
@@ -112,6 +124,9 @@ class ApprovalRequested(_Event):
     cwd: str | None = Field(default=None, description="The folder the call runs in (the workspace).")
     diff: str | None = Field(default=None, description="For write and edit: the unified diff the call would make.")
     rule: str | None = Field(default=None, description="The policy rule that asked (e.g. 'mode:default').")
+    agent: SubagentRef | None = Field(
+        default=None, description="Set on the copy in a parent's journal when one of its subagents asks: answer it "
+        "by approval_id like any other (the request is journaled in the subagent's session too).")
     suggestion: list[str] = Field(
         default_factory=list,
         description="What 'session' allows for the rest of the session: the narrowest patterns, e.g. 'bash:git status'.")
@@ -130,6 +145,8 @@ class ApprovalResolved(_Event):
     answered_by: str | None = Field(
         default=None, description="Who answered: the answering client's clientInfo ('NAME VERSION'), a REST client's "
         "X-Cowork-Client header or 'rest'; null for an answer no client gave (the approval timed out).")
+    agent: SubagentRef | None = Field(default=None, description="Set on the copy in a parent's journal: the "
+                                      "subagent whose approval this answers.")
 
 
 TurnWarningCode = Literal["no_changes", "unparsed_tool_call", "invented_tool_result"]
@@ -202,6 +219,20 @@ class TurnRewound(_Event):
     restore: Literal["code", "conversation", "both"]
 
 
+class SubagentUpdated(_Event):
+    """In a parent's journal: one of its turn's subagents started, waits for a person, works again,
+    or ended. Its work is journaled in its own session (``agent.session_id``); these events are what
+    a client needs to show the tree of running agents (docs/subagents.md)."""
+
+    type: Literal["subagent.updated"] = "subagent.updated"
+    agent: SubagentRef
+    item_id: str = Field(description="The parent's spawn_agent tool_call item.")
+    agent_turn_id: str = Field(description="The subagent's turn this is about.")
+    status: SubagentStatus
+    result: str | None = Field(default=None, description="Ended: the start of its final answer (or why it failed).")
+    usage: Usage | None = Field(default=None, description="Ended: what its turn used.")
+
+
 class HookRan(_Event):
     """One of the person's hook commands ran (docs/extensions.md, "Hooks")."""
 
@@ -234,7 +265,8 @@ Event = Annotated[
     | CheckpointCreated
     | CheckpointRestored
     | TurnRewound
-    | HookRan,
+    | HookRan
+    | SubagentUpdated,
     Field(discriminator="type"),
 ]
 

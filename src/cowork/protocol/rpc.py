@@ -141,6 +141,8 @@ class SessionListParams(Wire):
     limit: int = Field(default=50, ge=1, le=500)
     query: str | None = Field(default=None, max_length=200,
                               description="Only sessions whose title contains this (ASCII letters case-insensitively).")
+    parent_session_id: Id | None = Field(default=None, description="List the subagents of this session instead "
+                                         "(those are left out otherwise).")
 
 
 class SessionListResult(Wire):

@@ -17,6 +17,18 @@ runs without asking (``--yes``) except hard denies. See docs/security.md."""
 SessionStatus = Literal["idle", "running"]
 
 
+class SubagentLink(BaseModel):
+    """Where a subagent's session sits under its parent (docs/subagents.md)."""
+
+    parent_session_id: str
+    parent_turn_id: str = Field(description="The parent's turn that spawned it.")
+    item_id: str = Field(description="The parent's spawn_agent tool_call item.")
+    task: str = Field(description="What it was asked to do.")
+    agent: str | None = Field(default=None, description="The defined agent it was spawned as, if any.")
+    tools: list[str] = Field(default_factory=list, description="The only tools it may use: a subset of those its "
+                             "parent was offered when it was spawned (never the subagent tools).")
+
+
 class SessionInfo(BaseModel):
     """A persistent conversation bound to a workspace."""
 
@@ -30,3 +42,4 @@ class SessionInfo(BaseModel):
     updated_at: AwareDatetime
     last_seq: int = Field(description="Seq of the newest journaled event (0 when none).")
     pending_approvals: int = Field(default=0, description="Approvals of the running turn waiting for an answer.")
+    parent: SubagentLink | None = Field(default=None, description="Set for a subagent's session: its parent.")

@@ -187,7 +187,7 @@ class Service:
 
     async def session_list(self, p: rpc.SessionListParams, caller: Caller) -> rpc.SessionListResult:
         workspace = Path(p.workspace) if p.workspace else None
-        sessions, cursor = await self.runtime.list_sessions(workspace, p.limit, p.cursor, p.query)
+        sessions, cursor = await self.runtime.list_sessions(workspace, p.limit, p.cursor, p.query, p.parent_session_id)
         return rpc.SessionListResult(sessions=sessions, next_cursor=cursor)
 
     async def session_get(self, p: rpc.SessionIdParams, caller: Caller) -> rpc.SessionResult:

@@ -129,8 +129,11 @@ async def schema() -> dict[str, Any]:
 @api.get("/sessions", response_model=rpc.SessionListResult)
 async def list_sessions(svc: Svc, who: Who, workspace: str | None = None, cursor: str | None = None,
                         limit: Annotated[int, Query(ge=1, le=500)] = 50,
-                        query: Annotated[str | None, Query(max_length=200)] = None) -> dict[str, Any]:
-    params = rpc.SessionListParams(workspace=workspace, cursor=cursor, limit=limit, query=query)
+                        query: Annotated[str | None, Query(max_length=200)] = None,
+                        parent_session_id: Annotated[str | None, Query(alias="parentSessionId", max_length=40)] = None,
+                        ) -> dict[str, Any]:
+    params = rpc.SessionListParams(workspace=workspace, cursor=cursor, limit=limit, query=query,
+                                   parent_session_id=parent_session_id)
     return await svc.call("session/list", params, who)
 
 

@@ -1,4 +1,4 @@
-"""The web UI's routes: the single page at ``/``, ``/new``, ``/schedules/new``, ``/settings`` and ``/sessions/{id}``,
+"""The web UI's routes: the single page at ``/``, ``/new``, ``/schedules/new``, ``/settings``, ``/memory`` and ``/sessions/{id}``,
 and its files under ``/assets/`` (``server/web/`` in the package: no CDN, nothing fetched at run
 time). The UI is a thin client of the protocol (``/ws``); this module only serves files.
 
@@ -39,7 +39,7 @@ SECURITY_HEADERS = {
     "Cross-Origin-Resource-Policy": "same-origin",
 }
 
-PAGES = ("/", "/new", "/schedules/new", "/settings", "/sessions/{session_id}")
+PAGES = ("/", "/new", "/schedules/new", "/settings", "/memory", "/sessions/{session_id}")
 """Paths that answer with the single page (``index.html``); the page reads its route from the URL."""
 
 

@@ -65,7 +65,9 @@ class SessionRow(Base):
         Index("ix_sessions_updated", "updated_at", "id"),
         # Session listing, newest first, keyset-paginated (all sessions / one workspace's).
         Index("ix_sessions_created", "created_at", "id"),
-        Index("ix_sessions_workspace_created", "workspace_id", "created_at", "id"),
+        # (Subagents' sessions are listed apart: by parent, or left out with parent_session_id IS NULL.)
+        Index("ix_sessions_workspace_created", "workspace_id", "parent_session_id", "created_at", "id"),
+        Index("ix_sessions_parent", "parent_session_id", "created_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -79,6 +81,16 @@ class SessionRow(Base):
     allowed_tools: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # A subagent's session (docs/subagents.md): the parent session, turn and spawn_agent item, the
+    # task, the defined agent, the only tools it may use (null: its parent's) and the instructions
+    # it works under. All null for a session a person started.
+    parent_session_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    parent_turn_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    parent_item_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    agent_task: Mapped[str | None] = mapped_column(Text, nullable=True)
+    agent_name: Mapped[str | None] = mapped_column(Text, nullable=True)
+    agent_tools: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    agent_instructions: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class TurnRow(Base):

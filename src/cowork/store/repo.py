@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from ..protocol import Event, EventAdapter, SessionInfo, utc_now
+from ..protocol import Event, EventAdapter, SessionInfo, SubagentLink, utc_now
 from ..protocol.events import TERMINAL_EVENT_TYPES
 from .db import BUSY_TIMEOUT, WRITE, create_engine, migrate, sqlite_pragmas
 from .models import EventRow, MessageRow, SessionRow, TurnLeaseRow, TurnRow, WorkspaceRow
@@ -166,7 +166,11 @@ class Store:
 
     # -- sessions ---------------------------------------------------------------------------
 
-    async def create_session(self, workspace: Path, model: str, mode: str, title: str = "") -> SessionInfo:
+    async def create_session(self, workspace: Path, model: str, mode: str, title: str = "", *,
+                             parent: SubagentLink | None = None, instructions: str = "",
+                             allowed_tools: list[str] | None = None) -> SessionInfo:
+        """A new session; with ``parent``, a subagent's (``instructions``: what it works under;
+        ``allowed_tools``: its pre-granted "always" patterns)."""
         now = utc_now()
         path = str(workspace)
         async with self._write() as db:
@@ -177,10 +181,28 @@ class Store:
                 await db.flush()
             row = SessionRow(
                 id=new_id("ses"), workspace_id=ws.id, title=title, model=model, mode=mode,
-                status="idle", last_seq=0, allowed_tools=[], created_at=now, updated_at=now,
+                status="idle", last_seq=0, allowed_tools=sorted(set(allowed_tools or ())), created_at=now,
+                updated_at=now,
             )
+            if parent is not None:
+                row.parent_session_id, row.parent_turn_id = parent.parent_session_id, parent.parent_turn_id
+                row.parent_item_id, row.agent_task, row.agent_name = parent.item_id, parent.task, parent.agent
+                row.agent_tools, row.agent_instructions = parent.tools, instructions
             db.add(row)
         return _info(row, path)
+
+    async def subagents(self, session_id: str) -> list[SessionInfo]:
+        """The subagent sessions spawned by ``session_id``, oldest first."""
+        q = (select(SessionRow, WorkspaceRow.path).join(WorkspaceRow, SessionRow.workspace_id == WorkspaceRow.id)
+             .where(SessionRow.parent_session_id == session_id).order_by(SessionRow.created_at, SessionRow.id))
+        async with self._session() as db:
+            return [_info(*r) for r in (await db.execute(q)).all()]
+
+    async def agent_instructions(self, session_id: str) -> str:
+        """What a subagent's session works under ('' for any other session or an unknown one)."""
+        async with self._session() as db:
+            found = await db.scalar(select(SessionRow.agent_instructions).where(SessionRow.id == session_id))
+        return found or ""
 
     async def get_session(self, session_id: str) -> SessionInfo:
         """Raises :class:`NotFound`."""
@@ -188,11 +210,13 @@ class Store:
             return _info(*await _session_row(db, session_id))
 
     async def list_sessions(
-        self, workspace: Path | None = None, limit: int = 50, cursor: str | None = None, query: str | None = None
+        self, workspace: Path | None = None, limit: int = 50, cursor: str | None = None, query: str | None = None,
+        parent: str | None = None,
     ) -> tuple[list[SessionInfo], str | None]:
         """One page of sessions (of ``workspace`` when given; whose title contains ``query``,
         case-insensitively, when given: ``%`` and ``_`` match themselves), newest created first,
-        and the opaque cursor of the next page (None on the last). Raises ``ValueError("invalid
+        and the opaque cursor of the next page (None on the last). Subagents' sessions are not
+        listed, unless ``parent`` is given: then only the subagents of that session are. Raises ``ValueError("invalid
         cursor")`` for a cursor not made here, ValueError for ``limit < 1``."""
         if limit < 1:
             raise ValueError("limit must be at least 1")
@@ -201,6 +225,7 @@ class Store:
             .join(WorkspaceRow, SessionRow.workspace_id == WorkspaceRow.id)
             .order_by(SessionRow.created_at.desc(), SessionRow.id.desc())
             .limit(limit + 1)
+            .where(SessionRow.parent_session_id.is_(None) if parent is None else SessionRow.parent_session_id == parent)
         )
         if workspace is not None:
             q = q.where(WorkspaceRow.path == str(workspace))
@@ -225,7 +250,7 @@ class Store:
         q = (
             select(SessionRow, WorkspaceRow.path)
             .join(WorkspaceRow, SessionRow.workspace_id == WorkspaceRow.id)
-            .where(WorkspaceRow.path == str(workspace))
+            .where(WorkspaceRow.path == str(workspace), SessionRow.parent_session_id.is_(None))
             .order_by(SessionRow.updated_at.desc(), SessionRow.id.desc())
             .limit(1)
         )
@@ -343,15 +368,18 @@ class Store:
             )
 
     async def delete_session(self, session_id: str) -> None:
-        """Delete a session with its journal, turns and history. Raises :class:`NotFound`."""
+        """Delete a session with its journal, turns and history, and its subagents' sessions.
+        Raises :class:`NotFound`."""
         async with self._write() as db:
-            turns = select(TurnRow.id).where(TurnRow.session_id == session_id)
-            await db.execute(delete(TurnLeaseRow).where(TurnLeaseRow.turn_id.in_(turns)))
-            for table in (EventRow, MessageRow, TurnRow):
-                await db.execute(delete(table).where(table.session_id == session_id))
-            res = await db.execute(delete(SessionRow).where(SessionRow.id == session_id))
-            if res.rowcount == 0:
-                raise NotFound(f"no session {session_id!r}")
+            children = (await db.execute(select(SessionRow.id).where(SessionRow.parent_session_id == session_id)))
+            for sid in [session_id, *children.scalars()]:
+                turns = select(TurnRow.id).where(TurnRow.session_id == sid)
+                await db.execute(delete(TurnLeaseRow).where(TurnLeaseRow.turn_id.in_(turns)))
+                for table in (EventRow, MessageRow, TurnRow):
+                    await db.execute(delete(table).where(table.session_id == sid))
+                res = await db.execute(delete(SessionRow).where(SessionRow.id == sid))
+                if res.rowcount == 0:
+                    raise NotFound(f"no session {session_id!r}")
 
     # -- turns ------------------------------------------------------------------------------
 
@@ -651,7 +679,9 @@ def _info(row: SessionRow, path: str) -> SessionInfo:
     return SessionInfo(
         id=row.id, title=row.title, workspace=path, model=row.model, mode=row.mode,  # type: ignore[arg-type]
         status=row.status, created_at=row.created_at, updated_at=row.updated_at,  # type: ignore[arg-type]
-        last_seq=row.last_seq,
+        last_seq=row.last_seq, parent=None if row.parent_session_id is None else SubagentLink(
+            parent_session_id=row.parent_session_id, parent_turn_id=row.parent_turn_id or "",
+            item_id=row.parent_item_id or "", task=row.agent_task or "", agent=row.agent_name, tools=row.agent_tools or []),
     )
 
 

@@ -70,6 +70,9 @@ class ToolTraits:
         on_demand: the tool serves what the turn's instructions list (the ``skill`` tool loads a
             listed skill). The compact harness leaves the listing out and offers such a tool only
             when a context section invites it (``ContextSection.invites_on_demand``, a skill hint).
+        waits: a call waits for something outside the turn (``wait_agents``: subagents working), so
+            the same call can answer differently with nothing changed by this turn; the repeated-call
+            guard lets it repeat (:mod:`cowork.engine.guards`).
     """
 
     read_only: bool = False
@@ -83,6 +86,7 @@ class ToolTraits:
     must_exist: Mapping[str, Literal["file", "folder", "any"]] = field(default_factory=dict)
     planning: bool = False
     on_demand: bool = False
+    waits: bool = False
 
     @property
     def mutating(self) -> bool:
@@ -102,6 +106,7 @@ class ToolContext:
         workspace: absolute, resolved path of the folder the session works in.
         session_id: the session the call belongs to.
         turn_id: the turn the call belongs to ("" for a call a client made outside a turn).
+        item_id: the call's ``tool_call`` item ("" outside the engine's pipeline).
         max_output_chars: the engine truncates the model-facing output to this many characters
             (head and tail kept); tools with their own caps should stay under it.
         network: this call may use the network (the policy decides, for a tool with a
@@ -114,6 +119,7 @@ class ToolContext:
     workspace: Path
     session_id: str = ""
     turn_id: str = ""
+    item_id: str = ""
     max_output_chars: int = 30_000
     network: bool = False
     sandbox: str = "auto"
@@ -157,6 +163,12 @@ class Tool:
 
     async def run(self, args: Any, ctx: ToolContext) -> ToolResult:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def must_ask(self, args: Any) -> str | None:
+        """Why a person must approve this call whatever the mode and the rules say (a call that
+        grants something: ``spawn_agent`` with pre-granted rules), else None (the default). Only a
+        hard deny overrides it."""
+        return None
 
     def preview(self, args: Any, workspace: Path) -> str | None:
         """What an approval request shows of the call (e.g. the unified diff a write would

@@ -11,6 +11,7 @@ import { RunList } from './runs.js';
 import { ScheduleList, NewSchedule } from './schedules.js';
 import { SessionView } from './session.js';
 import { Settings } from './settings.js';
+import { MemoryView } from './memory.js';
 import { TokenPrompt } from './auth.js';
 import { Shortcuts } from './keys.js';
 
@@ -75,6 +76,7 @@ function App({ client }) {
   else if (route.name === 'new-schedule') main = readOnly ? html`<main class="page"><p>A read-only token cannot create schedules.</p></main>`
     : html`<${NewSchedule} client=${client} onCreated=${() => setScheduleTick((t) => t + 1)} />`;
   else if (route.name === 'settings') main = html`<${Settings} client=${client} />`;
+  else if (route.name === 'memory') main = html`<${MemoryView} client=${client} readOnly=${readOnly} />`;
   else if (route.name === 'home') main = html`<${Home} client=${client} />`;
   else main = html`<main class="page"><h1>Not found</h1><p><a href="/" onClick=${(e) => { e.preventDefault(); navigate('/'); }}>All sessions</a></p></main>`;
 
@@ -90,6 +92,8 @@ function App({ client }) {
         <span class="conn-dot" aria-hidden="true"></span><span class="conn-text">${status === 'open' ? 'connected' : status}</span></span>
       <button type="button" class="btn btn-quiet btn-small" onClick=${() => window.dispatchEvent(new Event('cowork:shortcuts'))}
         aria-label="Keyboard shortcuts" title="Keyboard shortcuts (?)">?</button>
+      <a href="/memory" class="btn btn-quiet btn-small" data-testid="memory-link"
+        onClick=${(e) => { e.preventDefault(); navigate('/memory'); }}>Memory</a>
       <a href="/settings" class="btn btn-quiet btn-small" data-testid="settings-link"
         onClick=${(e) => { e.preventDefault(); navigate('/settings'); }}>Settings</a>
     </header>

@@ -142,7 +142,8 @@ function ApprovalCard({ a, client, readOnly, multi, selected, onSelect, lingerin
     return () => el.removeEventListener('cowork:approval-key', onKey);
   });
 
-  const title = plan ? 'The agent proposes a plan' : `${a.tool} wants to run`;
+  const who = a.agent ? `Subagent “${a.agent.task.length > 60 ? a.agent.task.slice(0, 59) + '…' : a.agent.task}”: ` : '';
+  const title = plan ? 'The agent proposes a plan' : `${who}${a.tool} wants to run`;
   const disabled = busy || state !== 'pending';
   return html`<article ref=${cardRef} class=${`approval-card approval-${state}${lingering ? ' lingering' : ''}`}
       data-testid="approval-card" data-approval-id=${a.approval_id} data-state=${state}
@@ -153,6 +154,8 @@ function ApprovalCard({ a, client, readOnly, multi, selected, onSelect, lingerin
           aria-label=${`select this ${a.tool} approval`} />` : null}
       <h3 class="approval-title">${title}</h3>
       ${a.rule ? html`<span class="badge" title="the rule that asked">${a.rule}</span>` : null}
+      ${a.agent ? html`<a class="badge badge-agent" data-testid="approval-agent" href=${'/sessions/' + encodeURIComponent(a.agent.session_id)}
+          title="open the subagent's session">subagent</a>` : null}
     </header>
     ${a.reason ? html`<p class="approval-reason-text">${a.reason}</p>` : null}
     <${CallPreview} a=${a} />

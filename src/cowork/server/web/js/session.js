@@ -8,6 +8,7 @@ import { html, useState, useEffect, useRef, useLayoutEffect } from '../vendor/pr
 import { SessionState } from './state.js';
 import { Transcript } from './transcript.js';
 import { ApprovalCards } from './approvals.js';
+import { AgentTree } from './agents.js';
 import { ChangesPanel } from './changes.js';
 import { Composer } from './composer.js';
 import { ContextPanel, useExtensions, slashCommands } from './context.js';
@@ -190,6 +191,7 @@ export function SessionView({ client, sessionId, readOnly }) {
       <div class="transcript-scroll" ref=${scroller} onScroll=${onScroll} tabindex="-1">
         ${replay ? html`<p class="muted replay-note" role="status">Loading ${replay.upTo - state.lastSeq} events…</p>` : null}
         <${Transcript} state=${state} client=${client} readOnly=${readOnly} />
+        <${AgentTree} state=${state} />
         <${ApprovalCards} state=${state} client=${client} readOnly=${readOnly} />
       </div>
       <${Composer} client=${client} state=${state} running=${running} readOnly=${readOnly} commands=${slashCommands(ext)} />

@@ -17,8 +17,10 @@ const nextRev = () => ++revCounter;
  * {id, text, model, status: running|completed|failed|interrupted, itemIds, usage, duration_ms,
  * stop_reason, warnings, error, reason, rewound, hooks, started_at, rev}), `turnsById`, `items`
  * (id -> item as journaled, plus `rev` and `completed`), `approvals` (approval_id -> the
- * approval.requested event plus `resolved` (the approval.resolved event or null) and `expired`),
- * `checkpoints` (checkpoint.created events), `rev` (changes with every applied frame).
+ * approval.requested event plus `resolved` (the approval.resolved event or null) and `expired`;
+ * a subagent's copy carries `agent`), `agents` (subagent session id -> its latest subagent.updated
+ * event plus `rev`: the tree of the session's subagents, in the order spawned), `checkpoints`
+ * (checkpoint.created events), `rev` (changes with every applied frame).
  */
 export class SessionState {
   constructor(info) {
@@ -28,6 +30,7 @@ export class SessionState {
     this.turnsById = new Map();
     this.items = new Map();
     this.approvals = new Map();
+    this.agents = new Map();
     this.checkpoints = [];
     this.rev = 0;
     this.listeners = new Set();
@@ -37,6 +40,11 @@ export class SessionState {
   /** Approvals still waiting for an answer, oldest first. */
   pendingApprovals() {
     return [...this.approvals.values()].filter((a) => !a.resolved && !a.expired);
+  }
+
+  /** The subagents still working (running or waiting for approval), in the order spawned. */
+  runningAgents() {
+    return [...this.agents.values()].filter((a) => a.status === 'running' || a.status === 'waiting_approval');
   }
 
   /** The running turn, or null. */
@@ -136,14 +144,15 @@ export class SessionState {
       }
       case 'item.completed': {
         const t = this.turn(ev.turn_id, ev);
-        if (!this.items.has(ev.item.id)) t.itemIds.push(ev.item.id);
-        this.items.set(ev.item.id, { ...ev.item, rev: nextRev(), completed: true });
+        const before = this.items.get(ev.item.id);
+        if (!before) t.itemIds.push(ev.item.id);
+        this.items.set(ev.item.id, { ...ev.item, agent: before && before.agent, rev: nextRev(), completed: true });
         t.rev = nextRev();
         break;
       }
       case 'approval.requested': {
         this.approvals.set(ev.approval_id, { ...ev, resolved: null, expired: false });
-        const item = this.items.get(ev.item_id);
+        const item = ev.agent ? null : this.items.get(ev.item_id);  // a subagent's item is in its own session
         if (item) {
           if (ev.arguments && typeof ev.arguments === 'object') item.arguments = ev.arguments;
           item.status = 'awaiting_approval';
@@ -154,7 +163,7 @@ export class SessionState {
       case 'approval.resolved': {
         const a = this.approvals.get(ev.approval_id);
         if (a) this.approvals.set(ev.approval_id, { ...a, resolved: ev, expired: false });
-        const item = this.items.get(ev.item_id);
+        const item = ev.agent ? null : this.items.get(ev.item_id);
         if (item && !item.completed) {
           item.status = ev.decision === 'deny' ? 'denied' : 'running';
           item.rev = nextRev();
@@ -178,6 +187,12 @@ export class SessionState {
           if (item && !item.completed) item.rev = nextRev();
         }
         this.info = { ...this.info, status: 'idle' };
+        break;
+      }
+      case 'subagent.updated': {
+        this.agents.set(ev.agent.session_id, { ...ev, rev: nextRev() });
+        const item = this.items.get(ev.item_id);  // the spawn_agent call shows its subagent's status
+        if (item) { item.agent = ev; item.rev = nextRev(); }
         break;
       }
       case 'checkpoint.created':

@@ -209,7 +209,20 @@ function ToolCall({ item, approval, turnStatus }) {
       ? html`<div class="tool-diff"><${Diff} diff=${diff} path=${meta.path || (item.arguments && item.arguments.path)} mode="unified" /></div>`
       : null}
     ${todos ? html`<${Checklist} todos=${todos} />` : null}
+    ${item.agent ? html`<${AgentRow} agent=${item.agent} />` : null}
   </div>`;
+}
+
+/** The subagent a spawn_agent call started: its status, and a link to its session. */
+export function AgentRow({ agent }) {
+  const status = agent.status === 'waiting_approval' ? 'awaiting_approval' : agent.status;
+  return html`<a class=${'agent-row status-' + status} data-testid="subagent" data-status=${agent.status}
+      data-session-id=${agent.agent.session_id} href=${'/sessions/' + encodeURIComponent(agent.agent.session_id)}>
+    <span class=${'status-icon status-' + status} role="img" aria-label=${STATUS_LABEL[status]}>${STATUS_ICON[status]}</span>
+    <span class="agent-label">subagent${agent.agent.agent ? ` ${agent.agent.agent}` : ''}</span>
+    <span class="agent-task">${agent.agent.task}</span>
+    <span class="agent-status muted">${STATUS_LABEL[status]}</span>
+  </a>`;
 }
 
 function ErrorItem({ item }) {
