@@ -5,11 +5,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 # Node.js for the MCP servers and the MCP Inspector from npm (tests/mcp; tests/node/package-lock.json
-# pins them), and Debian's Chromium for the browser suite (tests/web drives it with Playwright;
-# Playwright's own browser download is never used).
+# pins them), Debian's Chromium for the browser suite (tests/web drives it with Playwright;
+# Playwright's own browser download is never used), and Debian's PostgreSQL for the store's tests
+# on PostgreSQL (tests/pgserver.py runs its own cluster; the package's default cluster is not used).
 need=()
 command -v npm >/dev/null 2>&1 || need+=(nodejs npm)
 [ -x "${COWORK_CHROMIUM:-/usr/bin/chromium}" ] || need+=(chromium)
+# PostgreSQL's server binaries: tests/pgserver.py starts a private cluster on loopback from them
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"

@@ -43,3 +43,20 @@ async def runtime(tmp_path: Path) -> AsyncIterator[Runtime]:
     )
     yield rt
     await rt.close()
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A private PostgreSQL server for the session (see tests/pgserver.py); ``await postgres.database()``
+    gives the URL of a fresh database. Skipped without PostgreSQL, a failure under ``CI=true``."""
+    import os
+
+    from pgserver import start_postgres
+
+    server = start_postgres()
+    if isinstance(server, str):
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL is needed under CI=true: {server}")
+        pytest.skip(server)
+    yield server
+    server.stop()

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from ..protocol.memory import MAX_MEMORY_CHARS, MemoryHit, MemoryInfo, MemoryKind, MemoryScope, SearchMode
 from ..store import memories as db
@@ -25,6 +25,9 @@ from . import markdown
 from .credentials import safe_text
 from .embedding import Embedder, default_embedder
 from .search import VectorIndex, fuse
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 log = logging.getLogger(__name__)
 
@@ -275,23 +278,22 @@ class MemoryService:
         if mode in (None, "hybrid") and not vectors_ok:
             note = self._why_full_text()
 
-        async def words() -> None:
-            rankings["full_text"] = await db.full_text(self.store, query, where, CANDIDATES, include_private)
-
-        async def vectors() -> None:
-            nonlocal similarity
-            index = await self._current_index()
-            qv = (await asyncio.to_thread(self.embedder.embed, [query]))[0]  # type: ignore[union-attr]
-            near = index.nearest(qv, where, CANDIDATES, include_private)
-            rankings["vector"] = [i for i, _ in near]
-            similarity = dict(near)
-
-        if mode in (None, "hybrid", "full_text"):
-            await words()
-        if mode in (None, "hybrid", "vector") and vectors_ok:
-            await vectors()  # after the words, not beside them: overlapping the two was slower here (bench)
-        fused = fuse(rankings)[:limit]
-        rows = await db.get_memories(self.store, [i for i, _, _ in fused])
+        async with db.reading(self.store) as reads:  # one session for the reads (see db.reading)
+            if mode in (None, "hybrid", "full_text"):
+                rankings["full_text"] = await db.full_text(self.store, query, where, CANDIDATES, include_private,
+                                                           db=reads)
+            if mode in (None, "hybrid", "vector") and vectors_ok:  # after the words: overlapping was slower (bench)
+                index = await self._current_index(reads)
+                embedder = self.embedder
+                assert embedder is not None
+                # one short query: on the loop when the model says it is quick (a thread hop costs more)
+                qv = (embedder.embed([query]) if getattr(embedder, "quick", False)
+                      else await asyncio.to_thread(embedder.embed, [query]))[0]
+                near = index.nearest(qv, where, CANDIDATES, include_private)
+                rankings["vector"] = [i for i, _ in near]
+                similarity = dict(near)
+            fused = fuse(rankings)[:limit]
+            rows = await db.get_memories(self.store, [i for i, _, _ in fused], db=reads)
         hits = [MemoryHit(memory=info(rows[i]), score=round(s, 6), matched=m)  # type: ignore[arg-type]
                 for i, s, m in fused if i in rows]
         used: SearchMode = "hybrid" if "vector" in rankings and "full_text" in rankings else "full_text"
@@ -304,9 +306,9 @@ class MemoryService:
         return (f"re-embedding memories for {self.embedder.model} ({self.pending} left): "
                 "searching full text alone until it is done")
 
-    async def _current_index(self) -> VectorIndex:
+    async def _current_index(self, reads: AsyncSession | None = None) -> VectorIndex:
         assert self.embedder is not None
-        stamp = await db.vector_stamp(self.store)
+        stamp = await db.vector_stamp(self.store, reads)
         index = self._index
         if index is not None and index.stamp == stamp and index.model == self.embedder.model:
             return index

@@ -9,14 +9,16 @@ hold more of them, and rarer ones, first.
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import column, delete, func, or_, select, table, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from .models import MemoryRow, MemoryVectorRow
 from .repo import NotFound, Store
@@ -50,11 +52,28 @@ async def get_memory(store: Store, memory_id: str) -> MemoryRow:
     return row
 
 
-async def get_memories(store: Store, ids: Sequence[str]) -> dict[str, MemoryRow]:
+@contextlib.asynccontextmanager
+async def reading(store: Store) -> AsyncIterator[AsyncSession]:
+    """One read session for several of the reads below (``db=``): each session costs SQLite a
+    ``BEGIN`` and a ``ROLLBACK``, two trips to aiosqlite's thread, so a search makes its reads in one."""
+    async with store._session() as db:
+        yield db
+
+
+@contextlib.asynccontextmanager
+async def _reader(store: Store, db: AsyncSession | None) -> AsyncIterator[AsyncSession]:
+    if db is not None:
+        yield db
+        return
+    async with store._session() as own:
+        yield own
+
+
+async def get_memories(store: Store, ids: Sequence[str], db: AsyncSession | None = None) -> dict[str, MemoryRow]:
     if not ids:
         return {}
-    async with store._session() as db:
-        rows = (await db.execute(select(MemoryRow).where(MemoryRow.id.in_(list(ids))))).scalars()
+    async with _reader(store, db) as s:
+        rows = (await s.execute(select(MemoryRow).where(MemoryRow.id.in_(list(ids))))).scalars()
         return {row.id: row for row in rows}
 
 
@@ -110,8 +129,9 @@ def query_words(query: str) -> list[str]:
 
 
 async def full_text(store: Store, query: str, workspace: str | None, limit: int,
-                    include_private: bool = True) -> list[str]:
-    """Ids of the memories matching any word of ``query``, best first (at most ``limit``)."""
+                    include_private: bool = True, db: AsyncSession | None = None) -> list[str]:
+    """Ids of the memories matching any word of ``query``, best first (at most ``limit``): by
+    bm25 on SQLite (FTS5's ``rank``, which it sorts itself), ``ts_rank_cd`` on PostgreSQL."""
     words = query_words(query)
     if not words:
         return []
@@ -127,12 +147,12 @@ async def full_text(store: Store, query: str, workspace: str | None, limit: int,
         query_ = (select(MemoryRow.id)
                   .join(_FTS, _FTS.c.memory_id == MemoryRow.id)
                   .where(text("memories_fts MATCH :q").bindparams(q=fts))
-                  .order_by(text("bm25(memories_fts)"), MemoryRow.id))
+                  .order_by(text("memories_fts.rank")))
     query_ = _visible(query_, workspace)
     if not include_private:
         query_ = query_.where(MemoryRow.private.is_(False))
-    async with store._session() as db:
-        return list((await db.execute(query_.limit(limit))).scalars())
+    async with _reader(store, db) as s:
+        return list((await s.execute(query_.limit(limit))).scalars())
 
 
 async def vectors(store: Store, model: str) -> list[tuple[str, str, str | None, bool, bytes]]:
@@ -144,12 +164,13 @@ async def vectors(store: Store, model: str) -> list[tuple[str, str, str | None, 
         return [tuple(r) for r in (await db.execute(query)).all()]  # type: ignore[misc]
 
 
-async def vector_stamp(store: Store) -> tuple[int, datetime | None, int]:
+async def vector_stamp(store: Store, db: AsyncSession | None = None) -> tuple[int, datetime | None, int]:
     """``(embeddings, newest embedding time, memories)``: changes whenever the set of embeddings
-    or memories changes (what a cached vector index compares). One query."""
+    or memories changes (what a cached vector index compares). One query (the newest time is an
+    index lookup: ``ix_memory_vectors_embedded_at``)."""
     memories = select(func.count()).select_from(MemoryRow).scalar_subquery()
-    async with store._session() as db:
-        count, newest, total = (await db.execute(
+    async with _reader(store, db) as s:
+        count, newest, total = (await s.execute(
             select(func.count(), func.max(MemoryVectorRow.embedded_at), memories))).one()
     return int(count), newest, int(total)
 

@@ -356,6 +356,7 @@ class MemoryVectorRow(Base):
     ``model`` (name and version; a row of another model is re-embedded in the background)."""
 
     __tablename__ = "memory_vectors"
+    __table_args__ = (Index("ix_memory_vectors_embedded_at", "embedded_at"),)  # the index's freshness stamp
 
     memory_id: Mapped[str] = mapped_column(ForeignKey("memories.id", ondelete="CASCADE"), primary_key=True)
     model: Mapped[str] = mapped_column(String(200))
