@@ -179,7 +179,8 @@ async def test_a_defined_agent_is_spawned_by_name(server, fake, workspace):
     agents = workspace / ".cowork" / "agents"
     agents.mkdir(parents=True)
     (agents / "reviewer.md").write_text("---\nname: reviewer\ndescription: Reviews changes.\ntools: read, grep\n"
-                                        "mode: read-only\n---\nYou review code and never change it.\n")
+                                        "mode: read-only\nmodel: openai:elsewhere\n---\n"
+                                        "You review code and never change it.\n")
     (agents / "broken.md").write_text("no front matter\n")
 
     def handler(body: dict) -> Any:
@@ -203,6 +204,7 @@ async def test_a_defined_agent_is_spawned_by_name(server, fake, workspace):
     assert sorted(t["function"]["name"] for t in child_request["tools"]) == ["grep", "read"]
     (child,) = await server.runtime.store.subagents(sid)
     assert child.parent.agent == "reviewer" and child.mode == "read-only"
+    assert child.model == "openai:fake"  # an untrusted workspace's agent file does not pick the model
     assert "looks fine" in tool_texts(fake.requests[-1])[-1]
 
 
@@ -260,3 +262,27 @@ async def test_kill_9_while_subagents_run_leaves_every_session_interrupted_and_r
             end = await c.wait_event(lambda e: e["type"] in TERMINAL and e["turn_id"] == turn_id, timeout=20)
             assert end["type"] == "turn.completed", end
     await again.stop()
+
+
+async def test_a_subagent_on_another_model_waits_for_a_person(server, fake, workspace):
+    def handler(body: dict) -> Any:
+        results = tool_texts(body)
+        if _is_child(body):
+            return reply(text("done elsewhere"))
+        if not results:
+            return reply(tool_call("spawn_agent", {"task": "summarise", "model": "openai:bigger"}))
+        if len(results) == 1:
+            return reply(tool_call("wait_agents", {}))
+        return reply(text("ok"))
+    fake.handler = handler
+    async with Rpc.open(server.ws_url) as c:
+        sid = await c.create_session(workspace, mode="yolo")  # even in yolo: a person chooses where data goes
+        await c.ok("session/subscribe", {"sessionId": sid})
+        await c.start(sid, "delegate")
+        asked = await c.wait_type("approval.requested", sid)
+        assert asked["tool"] == "spawn_agent" and "would run on openai:bigger" in asked["reason"]
+        assert asked["options"] == ["once", "deny"]
+        await c.ok("approval/respond", {"approvalId": asked["approval_id"], "decision": "deny"})
+        end = await c.wait_event(lambda e: e["type"] in TERMINAL and e["session_id"] == sid, timeout=20)
+    assert end["type"] == "turn.completed"
+    assert await server.runtime.store.subagents(sid) == []  # denied: nothing was started

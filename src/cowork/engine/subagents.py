@@ -21,7 +21,9 @@ checkpoints apply unchanged.
 outside them is refused at spawn); its mode is its parent's or stricter (``plan`` gives
 ``read-only``); it starts with its parent's "always in this session" answers, plus the ``allow``
 patterns of the spawn, which make ``spawn_agent`` itself wait for a person's approval
-(:meth:`cowork.tools.Tool.must_ask`).
+(:meth:`cowork.tools.Tool.must_ask`). A ``model`` other than the parent's asks too (what the
+subagent reads goes to that model's provider); a workspace's defined agent chooses its model only
+in a trusted workspace.
 
 **Nothing silent.** An approval a subagent waits for is journaled in its session and copied into
 the parent's journal (``approval.requested`` / ``approval.resolved`` with ``agent`` set), so every
@@ -51,7 +53,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Protocol
 from pydantic import Field
 
 from ..config import cowork_home
-from ..policy import MODES
+from ..policy import MODES, is_trusted
 from ..policy.rules import session_rule
 from ..protocol import (
     ApprovalRequested, ApprovalResolved, AssistantMessage, ItemCompleted, SessionInfo, SubagentLink, SubagentRef,
@@ -169,7 +171,8 @@ class Subagents:
         if _STRICTNESS[mode] > _STRICTNESS[parent.session.mode]:
             raise ToolError(f"a subagent's mode is its parent's or stricter: {mode!r} allows more than "
                             f"{parent.session.mode!r}")
-        model = args.model or (definition.model if definition else None) or parent.session.model
+        model = args.model or (self._trusted_model(definition, ctx.workspace) if definition else None) \
+            or parent.session.model
         try:
             parse_model(model)
             self.runtime.model(model)
@@ -193,6 +196,21 @@ class Subagents:
         self._children[session.id] = child
         await self._start(child, args.task, parent)
         return child
+
+    @staticmethod
+    def _trusted_model(definition: AgentDefinition, workspace: Path) -> str | None:
+        """A defined agent's model, if its file may choose one: the person's own files
+        (``$COWORK_HOME/agents``) always, a workspace's only once the workspace is trusted
+        (``cowork trust``), as for its MCP servers and hooks: a cloned repository must not send
+        its code to a provider of its choosing."""
+        if definition.model is None:
+            return None
+        home = cowork_home() / "agents"
+        if definition.path.parent.resolve() == home.resolve() or is_trusted(workspace):
+            return definition.model
+        log.warning("defined agent %s: model %s ignored (the workspace is not trusted)", definition.name,
+                    definition.model)
+        return None
 
     async def _definition(self, name: str, workspace: Path) -> AgentDefinition:
         agents = await asyncio.to_thread(load_agents, workspace, cowork_home())
@@ -373,9 +391,12 @@ class SpawnAgentTool(Tool):
         self.subagents = subagents
 
     def must_ask(self, args: SpawnAgentArgs) -> str | None:
-        if not args.allow:
-            return None
-        return f"the subagent would run these without asking: {', '.join(args.allow)}"
+        why = []
+        if args.allow:
+            why.append(f"the subagent would run these without asking: {', '.join(args.allow)}")
+        if args.model:
+            why.append(f"the subagent would run on {args.model} (what it reads goes to that model's provider)")
+        return "; ".join(why) or None
 
     async def run(self, args: SpawnAgentArgs, ctx: ToolContext) -> ToolResult:
         child = await self.subagents.spawn(args, ctx)
