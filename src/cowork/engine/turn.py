@@ -284,7 +284,10 @@ class Turn:
         start the next turn at once)."""
         self._accepting = False
         if self.deps.on_end is not None:
-            await self.deps.on_end(self)  # its subagents end first, inside this turn
+            try:
+                await self.deps.on_end(self)  # its subagents end first, inside this turn
+            except Exception:  # their trouble must not keep this turn's end from being written
+                log.exception("stopping the subagents of turn %s failed", self.turn_id)
         await self._approvals.close_all()  # those of a resumed turn it never got to
         if self._steers:  # arrived too late for the model: they open the next turn's history
             await self._append(ModelRequest(parts=self._take_steers()))
