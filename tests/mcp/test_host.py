@@ -382,6 +382,7 @@ async def test_inspector_cli_lists_and_calls_tools(tmp_path: Path, fake: Any, ws
     names = {t["name"]: t for t in listed["tools"]}
     assert names["read"]["annotations"]["readOnlyHint"] is True
     assert names["write"]["annotations"]["readOnlyHint"] is False
+    assert "spawn_agent" not in names and "wait_agents" not in names  # they act on a model's turn (turnOnly)
     called = inspector(*SERVE, "--toolbox", str(ws), "--method", "tools/call", "--tool-name", "read",
                        "--tool-arg", "path=notes.txt")
     assert "beta" in json.dumps(called) and not called.get("isError")

@@ -130,6 +130,13 @@ async def test_a_subagent_gets_no_tool_its_parent_lacks(server, fake, workspace)
     assert [t["function"]["name"] for t in child_requests[0]["tools"]] == ["read"]
     assert "Unknown tool 'bash'" in tool_texts(child_requests[1])[0]
     assert not (workspace / "no.txt").exists()
+    async with Rpc.open(server.ws_url) as c:
+        listed = (await c.ok("tools/list", {"sessionId": children[0].id}))["tools"]
+        assert [t["name"] for t in listed] == ["read"]  # tools/list shows a subagent only what it was given
+        parents = {t["name"]: t for t in (await c.ok("tools/list", {"sessionId": sid}))["tools"]}
+        assert parents["spawn_agent"]["turnOnly"] is True and parents["read"]["turnOnly"] is False
+        called = await c.ok("tool/call", {"sessionId": sid, "name": "spawn_agent", "arguments": {"task": "x"}})
+        assert called["item"]["status"] == "failed" and "only in a model's turn" in called["item"]["output"]
 
 
 async def test_interrupting_the_parent_stops_its_subagents(server, fake, workspace):

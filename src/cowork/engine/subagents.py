@@ -385,7 +385,7 @@ class SpawnAgentTool(Tool):
         "Give it a self-contained task. Use several for independent parts of a job."
     )
     Args = SpawnAgentArgs
-    traits = replace(READ_ONLY, on_demand=True)  # what the subagent does is decided call by call
+    traits = replace(READ_ONLY, on_demand=True, turn_only=True)  # what the subagent does is decided call by call
 
     def __init__(self, subagents: Subagents) -> None:
         self.subagents = subagents
@@ -416,7 +416,7 @@ class WaitAgentsTool(Tool):
     description = ("Wait until subagents have finished (or the timeout passes) and get each one's status and "
                    "report.")
     Args = WaitAgentsArgs
-    traits = replace(READ_ONLY, on_demand=True, waits=True)
+    traits = replace(READ_ONLY, on_demand=True, waits=True, turn_only=True)
 
     def __init__(self, subagents: Subagents) -> None:
         self.subagents = subagents
@@ -443,7 +443,7 @@ class SendAgentTool(Tool):
     name = "send_agent"
     description = "Send a message to a subagent: it reads it at its next step, or starts working again with it."
     Args = SendAgentArgs
-    traits = replace(READ_ONLY, on_demand=True)
+    traits = replace(READ_ONLY, on_demand=True, turn_only=True)
 
     def __init__(self, subagents: Subagents) -> None:
         self.subagents = subagents
@@ -461,7 +461,7 @@ class CloseAgentTool(Tool):
     name = "close_agent"
     description = "Stop a subagent (its work so far stays in its session)."
     Args = CloseAgentArgs
-    traits = replace(READ_ONLY, on_demand=True)
+    traits = replace(READ_ONLY, on_demand=True, turn_only=True)
 
     def __init__(self, subagents: Subagents) -> None:
         self.subagents = subagents

@@ -197,7 +197,8 @@ class Host:
         session_id = await self._toolbox_session(client)
         tools = [types.Tool(name=t.name, description=t.description, input_schema=t.parameters,
                             annotations=annotations(t))
-                 for t in await client.list_tools(session_id) if not planning_tool(t.name) and t.name != "undo"]
+                 for t in await client.list_tools(session_id)
+                 if not planning_tool(t.name) and not t.turn_only and t.name != "undo"]
         tools.append(types.Tool(name="undo", description="Undo what a call of these tools changed in the workspace "
                                 "(and every later call), from the checkpoint taken before it.",
                                 input_schema=_schema(ToolboxUndo),

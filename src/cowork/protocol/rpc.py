@@ -360,6 +360,8 @@ class ToolEntry(Wire):
     mutating: bool = Field(description="Can change the workspace.")
     permission: Literal["allow", "ask", "deny"] | None = Field(
         default=None, description="The session's policy for this tool (only with sessionId).")
+    turn_only: bool = Field(default=False, description="Only a model's turn can call it (it acts on that turn: "
+                            "spawn_agent and the other subagent tools); tool/call refuses it.")
 
 
 class ToolsListResult(Wire):

@@ -380,8 +380,9 @@ class Service:
         session = await self.runtime.get_session(p.session_id) if p.session_id else None
         tools = self.runtime.tools(session)
         permission: dict[str, Any] = {}
-        if session is not None:  # what the session's model is offered in its mode
-            tools = {name: t for name, t in tools.items() if offered(t, session.mode)}
+        if session is not None:  # what the session's model is offered in its mode (a subagent: what it was given)
+            tools = {name: t for name, t in tools.items() if offered(t, session.mode)
+                     and (session.parent is None or name in session.parent.tools)}
             allowed = await self.runtime.allowed_tools(session.id)
             policy = await asyncio.to_thread(load_policy, Path(session.workspace))
             mode = policy_mode(session.mode)
@@ -391,7 +392,7 @@ class Service:
         return rpc.ToolsListResult(tools=[
             rpc.ToolEntry(
                 name=t.name, description=t.description, parameters=t.parameters_schema(), mutating=t.mutating,
-                permission=permission.get(t.name),
+                permission=permission.get(t.name), turn_only=t.traits.turn_only,
             )
             for t in tools.values()
         ])

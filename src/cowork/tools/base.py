@@ -70,6 +70,9 @@ class ToolTraits:
         on_demand: the tool serves what the turn's instructions list (the ``skill`` tool loads a
             listed skill). The compact harness leaves the listing out and offers such a tool only
             when a context section invites it (``ContextSection.invites_on_demand``, a skill hint).
+        turn_only: the tool acts on the model's running turn (``spawn_agent`` starts subagents that
+            work for it), so only a model's turn can call it: ``tool/call`` (a client's call, the
+            MCP toolbox) refuses it, and the toolbox does not list it.
         waits: a call waits for something outside the turn (``wait_agents``: subagents working), so
             the same call can answer differently with nothing changed by this turn; the repeated-call
             guard lets it repeat (:mod:`cowork.engine.guards`).
@@ -87,6 +90,7 @@ class ToolTraits:
     planning: bool = False
     on_demand: bool = False
     waits: bool = False
+    turn_only: bool = False
 
     @property
     def mutating(self) -> bool:
