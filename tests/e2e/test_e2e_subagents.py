@@ -4,31 +4,14 @@ REPL's ``/agents`` lists them and ``/memory`` shows what is remembered."""
 
 from __future__ import annotations
 
-from typing import Any
 
 from e2e_support import MODEL, Cowork
-from fakemodel import FakeModelServer, reply, system_text, text, tool_call, tool_texts
-
-TASKS = {"alpha": "Write alpha.txt", "beta": "Write beta.txt", "gamma": "Write gamma.txt"}
-
-
-def fan_out(body: dict) -> Any:
-    results = tool_texts(body)
-    if "You are a subagent" in system_text(body):
-        task = next(m["content"] for m in body["messages"] if m["role"] == "user")
-        name = next(n for n, t in TASKS.items() if t in task)
-        if not results:
-            return reply(tool_call("bash", {"command": f"echo {name} > {name}.txt"}))
-        return reply(text(f"{name} report: wrote {name}.txt"))
-    if not results:
-        return reply(*(tool_call("spawn_agent", {"task": t}) for t in TASKS.values()))
-    if not any("report: wrote" in r for r in results):
-        return reply(tool_call("wait_agents", {"timeout": 60}))
-    return reply(text("All three reported."))
+from fakemodel import FakeModelServer
+from fanout_script import TASKS, fan_out
 
 
 def test_run_fans_out_and_sessions_show_folds_each_subagent_under_its_call(cw: Cowork, srv: FakeModelServer) -> None:
-    srv.handler = fan_out
+    srv.handler = fan_out(wait_timeout=60)
     res = cw.task("Fan out the three writes", "--mode", "yolo", json_out=False)
     assert res.code == 0, res.explain()
     out = res.stdout

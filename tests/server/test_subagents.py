@@ -11,35 +11,13 @@ from typing import Any
 from cowork.config import EngineSettings
 
 from fakemodel import reply, system_text, text, tool_call, tool_texts
+from fanout_script import TASKS, fan_out
+from fanout_script import is_subagent as _is_child
 from server_support import FAST, TERMINAL, Rpc, running_server
 
-TASKS = {"alpha": "Write alpha.txt", "beta": "Write beta.txt", "gamma": "Write gamma.txt"}
-
-
-def _is_child(body: dict) -> bool:
-    return "You are a subagent" in system_text(body)
-
-
-def _task(body: dict) -> str:
-    return next(m["content"] for m in body["messages"] if m["role"] == "user")
-
-
-def fan_out(spawn_extra: dict[str, Any] | None = None, child_command: str = "echo {name} > {name}.txt"):
-    """Parent: spawn three subagents in one response, wait for them, answer. Each subagent: one
-    bash call that writes a file (asks in default mode), then its report."""
-    def handler(body: dict) -> Any:
-        results = tool_texts(body)
-        if _is_child(body):
-            name = next(n for n, t in TASKS.items() if t in _task(body))
-            if not results:
-                return reply(tool_call("bash", {"command": child_command.format(name=name)}))
-            return reply(text(f"{name} report: wrote {name}.txt"))
-        if not results:
-            return reply(*(tool_call("spawn_agent", {"task": t, **(spawn_extra or {})}) for t in TASKS.values()))
-        if not any("report: wrote" in r or "interrupted:" in r for r in results):
-            return reply(tool_call("wait_agents", {"timeout": 30}))
-        return reply(text("All three reported."))
-    return handler
+async def _subagents(server, session_id: str) -> list[Any]:
+    """The subagents' sessions of ``session_id`` (``session/list`` with ``parentSessionId``, from the store)."""
+    return (await server.runtime.store.list_sessions(parent=session_id))[0]
 
 
 async def _answer_agents(rpc: Rpc, n: int, decision: str = "once") -> list[dict[str, Any]]:
@@ -67,7 +45,7 @@ async def test_three_subagents_in_parallel_have_their_approvals_answered_by_a_se
     assert all(e["turn_id"] == turn_id and e["tool"] == "bash" for e in asked)
     for name in TASKS:
         assert (workspace / f"{name}.txt").read_text() == f"{name}\n"
-    children = await server.runtime.store.subagents(sid)
+    children = await _subagents(server, sid)
     assert len(children) == 3
     for child in children:
         assert child.parent is not None and child.parent.parent_session_id == sid
@@ -123,7 +101,7 @@ async def test_a_subagent_gets_no_tool_its_parent_lacks(server, fake, workspace)
     assert "subset of its parent's: propose_plan is not among yours" in results[0]
     assert "mode is its parent's or stricter" in results[1]
     assert "Started subagent" in results[2]
-    children = await server.runtime.store.subagents(sid)
+    children = await _subagents(server, sid)
     assert len(children) == 1 and children[0].parent.tools == ["read"] and children[0].mode == "read-only"
     # the child asked for bash anyway: refused as a tool it does not have, nothing ran
     child_requests = [r for r in fake.requests if _is_child(r)]
@@ -155,7 +133,7 @@ async def test_interrupting_the_parent_stops_its_subagents(server, fake, workspa
     ended = [e for e in c.events if e["type"] == "subagent.updated" and e["status"] == "interrupted"]
     assert len(ended) == 3 and all("parent turn was stopped" in e["result"] for e in ended)
     assert c.events.index(ended[-1]) < c.events.index(end)  # the children end inside the parent's turn
-    for child in await server.runtime.store.subagents(sid):
+    for child in await _subagents(server, sid):
         assert child.status == "idle"
         last = (await server.runtime.store.events_after(child.id, 0))[-1]
         assert last.type == "turn.interrupted"
@@ -209,7 +187,7 @@ async def test_a_defined_agent_is_spawned_by_name(server, fake, workspace):
     child_request = next(r for r in fake.requests if _is_child(r))
     assert "You review code and never change it." in system_text(child_request)
     assert sorted(t["function"]["name"] for t in child_request["tools"]) == ["grep", "read"]
-    (child,) = await server.runtime.store.subagents(sid)
+    (child,) = await _subagents(server, sid)
     assert child.parent.agent == "reviewer" and child.mode == "read-only"
     assert child.model == "openai:fake"  # an untrusted workspace's agent file does not pick the model
     assert "looks fine" in tool_texts(fake.requests[-1])[-1]
@@ -292,4 +270,4 @@ async def test_a_subagent_on_another_model_waits_for_a_person(server, fake, work
         await c.ok("approval/respond", {"approvalId": asked["approval_id"], "decision": "deny"})
         end = await c.wait_event(lambda e: e["type"] in TERMINAL and e["session_id"] == sid, timeout=20)
     assert end["type"] == "turn.completed"
-    assert await server.runtime.store.subagents(sid) == []  # denied: nothing was started
+    assert await _subagents(server, sid) == []  # denied: nothing was started

@@ -5,27 +5,10 @@ and each spawn_agent call links to its subagent's own session."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-from fakemodel import FakeModelServer, reply, system_text, text, tool_call, tool_texts
+from fakemodel import FakeModelServer
+from fanout_script import TASKS, fan_out
 from web_support import Cowork, shot, tid
-
-TASKS = {"alpha": "Write alpha.txt", "beta": "Write beta.txt", "gamma": "Write gamma.txt"}
-
-
-def fan_out(body: dict) -> Any:
-    results = tool_texts(body)
-    if "You are a subagent" in system_text(body):
-        task = next(m["content"] for m in body["messages"] if m["role"] == "user")
-        name = next(n for n, t in TASKS.items() if t in task)
-        if not results:
-            return reply(tool_call("bash", {"command": f"echo {name} > {name}.txt"}))
-        return reply(text(f"{name} report: wrote {name}.txt"))
-    if not results:
-        return reply(*(tool_call("spawn_agent", {"task": t}) for t in TASKS.values()))
-    if not any("report: wrote" in r for r in results):
-        return reply(tool_call("wait_agents", {"timeout": 60}))
-    return reply(text("All three reported."))
 
 
 def wait_count(page, selector: str, n: int, timeout_s: float = 15) -> None:
@@ -39,7 +22,7 @@ def wait_count(page, selector: str, n: int, timeout_s: float = 15) -> None:
 
 def test_subagents_show_as_a_tree_and_their_approvals_are_answered_in_the_parents_page(
         cowork: Cowork, fake: FakeModelServer, new_page, workspace: Path) -> None:
-    fake.handler = fan_out
+    fake.handler = fan_out(wait_timeout=60)
     sid = cowork.create_session(workspace, title="fan out")
     page = new_page(f"{cowork.url}/sessions/{sid}")
     page.fill(tid("composer-input"), "Fan out the three writes")

@@ -7,6 +7,8 @@ from typing import Any
 
 from rich.table import Table
 
+from .render import one_line
+
 
 async def show_agents(chat: Any) -> None:
     """A table of the chat session's subagents, newest first: id, status, task, mode, model."""
@@ -17,8 +19,7 @@ async def show_agents(chat: Any) -> None:
     table = Table("id", "status", "agent", "task", "mode", box=None)
     for s in found:
         status = "waiting for approval" if s.pending_approvals else ("working" if s.status == "running" else "idle")
-        task = " ".join((s.parent.task if s.parent else s.title).split())
         table.add_row(s.id[:12], status, (s.parent.agent if s.parent else None) or "",
-                      task if len(task) <= 60 else task[:59] + "…", s.mode)
+                      one_line(s.parent.task if s.parent else s.title), s.mode)
     chat.out.print(table)
     chat.out.print("/resume ID opens one; cowork sessions show ID replays it", style="dim")

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from .common import out, print_list, usage_error, with_client
 from .options import ServerOpt, TokenOpt, workspace_of
+from .render import one_line
 
 app = typer.Typer(help="Memories the agent keeps across sessions: list, search, show, add, forget, export, import.",
                   no_args_is_help=True)
@@ -29,10 +30,8 @@ def _where(dir: Path | None, every: bool) -> str | None:
 def _table(found: list[Any]) -> Table:
     table = Table("id", "kind", "scope", "text", "updated", box=None)
     for m in found:
-        text = " ".join(m.text.split())
         scope = m.scope + (" 🔒" if m.private else "")
-        table.add_row(m.id[:12], m.kind, scope, text if len(text) <= 70 else text[:69] + "…",
-                      m.updated_at.strftime("%Y-%m-%d %H:%M"))
+        table.add_row(m.id[:12], m.kind, scope, one_line(m.text, 70), m.updated_at.strftime("%Y-%m-%d %H:%M"))
     return table
 
 

@@ -42,6 +42,11 @@ def describe_call(name: str, arguments: Any, width: int = 80) -> str:
             text = json.dumps(arguments, ensure_ascii=False)
     else:
         text = str(arguments)
+    return one_line(text, width)
+
+
+def one_line(text: str, width: int = 60) -> str:
+    """``text`` on one line (runs of whitespace as one space), cut to ``width`` with "…"."""
     text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 1] + "…"
 
@@ -185,7 +190,7 @@ class Renderer:
         if ev.rule == "plan":
             self.console.print(Text("? the agent proposes a plan", style="bold yellow"))
             return
-        who = (f"subagent «{_short(ev.agent.task)}»: ", "bold magenta") if getattr(ev, "agent", None) else ("", "")
+        who = (f"subagent «{one_line(ev.agent.task)}»: ", "bold magenta") if getattr(ev, "agent", None) else ("", "")
         self.console.print(Text.assemble(("? ", "bold yellow"), who, (ev.tool, "bold"), " wants to run: ",
                                          describe_call(ev.tool, ev.arguments, 200)))
         hard = "session" not in ev.options
@@ -208,7 +213,7 @@ class Renderer:
     def _on_approval_resolved(self, ev: Any) -> None:
         words = {"once": "allowed once", "session": "allowed for this session", "deny": "denied"}
         reason = f": {ev.reason}" if ev.reason else ""
-        who = f"subagent «{_short(ev.agent.task)}»: " if getattr(ev, "agent", None) else ""
+        who = f"subagent «{one_line(ev.agent.task)}»: " if getattr(ev, "agent", None) else ""
         self.console.print(Text(f"  {who}{words[ev.decision]}{reason}", style="dim"))
 
     def _on_subagent_updated(self, ev: Any) -> None:
@@ -218,9 +223,9 @@ class Renderer:
         style = {"completed": "green", "failed": "red", "interrupted": "yellow", "waiting_approval": "yellow"}
         self.pause()
         line = Text.assemble(("↳ subagent ", "magenta"), (ev.agent.session_id[:12], "dim"),
-                             f" «{_short(ev.agent.task)}»: ", (words[ev.status], style.get(ev.status, "")))
+                             f" «{one_line(ev.agent.task)}»: ", (words[ev.status], style.get(ev.status, "")))
         if ev.status in ("failed", "interrupted") and ev.result:
-            line.append(f" ({_short(ev.result, 120)})", style="dim")
+            line.append(f" ({one_line(ev.result, 120)})", style="dim")
         self.console.print(line)
         if ev.status in ("running", "waiting_approval"):
             self.spin("subagents working…")
@@ -299,7 +304,3 @@ class Renderer:
         Renderer(inner, live=False).replay(events)
         self.console.print(Padding(Text.from_ansi(buffer.getvalue().rstrip("\n")), (0, 0, 0, 4)))
 
-
-def _short(text: str, width: int = 60) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= width else line[: width - 1] + "…"

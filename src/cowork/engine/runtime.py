@@ -206,8 +206,7 @@ class Runtime:
         except (NotFound, ModelConfigError) as exc:
             log.warning("turn %s cannot resume: %s", turn_id, exc)
             return False
-        window = self._windows.get(session.model) or context_window(parse_model(session.model))
-        turn = Turn(self._deps(), session, turn_id, "", model, window, resume=resume)
+        turn = Turn(self._deps(), session, turn_id, "", model, self._window(session.model), resume=resume)
         await turn.reopen_approvals()  # answerable at once, before its task gets to them
         self._launch(session_id, turn, lease)
         return True
@@ -391,13 +390,7 @@ class Runtime:
                             f"clientMessageId {client_message_id!r} was used for a different message")
                     return StartedTurn(found[0], replayed=True)
             session = await self._ready_session(session_id)
-            model = self.model(session.model)
-            window = self._windows.get(session.model) or context_window(parse_model(session.model))
-            turn_id, lease = await self._new_turn(session, text, client_message_id)
-            turn = Turn(self._deps(), session, turn_id, text, model, window)
-            await turn.begin()
-            self._launch(session_id, turn, lease)
-            return StartedTurn(turn_id)
+            return StartedTurn(await self._begin(session, text, self._deps(), client_message_id=client_message_id))
 
     async def start_subagent_turn(self, session: SessionInfo, text: str, parent: Turn) -> str:
         """Start a turn of the subagent ``session`` working for ``parent`` (see :mod:`.subagents`):
@@ -405,16 +398,24 @@ class Runtime:
         budgets. Returns the turn id. Raises TurnInProgress, ModelConfigError."""
         async with self._start_locks[session.id]:
             session = await self._ready_session(session.id)
-            model = self.model(session.model)
-            window = self._windows.get(session.model) or context_window(parse_model(session.model))
-            left = self.settings.max_steps - parent.spending().requests
             deps = self._deps()
-            deps.settings = dataclasses.replace(self.settings, max_steps=max(1, left))
-            turn_id, lease = await self._new_turn(session, text)
-            turn = Turn(deps, session, turn_id, text, model, window, parent=parent)
-            await turn.begin()
-            self._launch(session.id, turn, lease)
-            return turn_id
+            deps.settings = dataclasses.replace(self.settings,
+                                                max_steps=max(1, self.settings.max_steps - parent.spending().requests))
+            return await self._begin(session, text, deps, parent=parent)
+
+    async def _begin(self, session: SessionInfo, text: str, deps: TurnDeps, *, client_message_id: str | None = None,
+                     parent: Turn | None = None) -> str:
+        """Write a new turn of ``session``, journal its start and launch its task; its id."""
+        model = self.model(session.model)
+        turn_id, lease = await self._new_turn(session, text, client_message_id)
+        turn = Turn(deps, session, turn_id, text, model, self._window(session.model), parent=parent)
+        await turn.begin()
+        self._launch(session.id, turn, lease)
+        return turn_id
+
+    def _window(self, model: str) -> int:
+        """The context window of ``model`` in tokens (as given to :meth:`use_model`, else the provider's)."""
+        return self._windows.get(model) or context_window(parse_model(model))
 
     async def _ready_session(self, session_id: str) -> SessionInfo:
         """The session, once a turn of it that has journaled its end has finished (under the

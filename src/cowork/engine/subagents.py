@@ -61,7 +61,7 @@ from ..protocol import (
 )
 from ..providers import ModelConfigError, parse_model
 from ..store import NotFound
-from ..tools import READ_ONLY, Tool, ToolArgs, ToolContext, ToolError, ToolResult
+from ..tools import READ_ONLY, StaticToolset, Tool, ToolArgs, ToolContext, ToolError, ToolResult
 from .agent_defs import AgentDefinition, load_agents
 from .extensions import ContextSection
 
@@ -89,13 +89,10 @@ _PREAMBLE = (
 
 @dataclass
 class Child:
-    """A subagent this runtime is following."""
+    """A subagent this runtime is following (``session.parent`` is its link to the parent)."""
 
     session: SessionInfo
-    ref: SubagentRef
-    item_id: str  # the parent's spawn_agent item
-    parent_session_id: str
-    parent_turn_id: str  # the parent turn it works for now
+    parent_turn_id: str  # the parent turn it works for now (the link names the one that spawned it)
     turn_id: str = ""  # its turn running or last run
     status: SubagentStatus = "running"
     result: str | None = None
@@ -103,6 +100,24 @@ class Child:
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     watcher: asyncio.Task[None] | None = None
     closed: bool = False
+
+    @property
+    def link(self) -> SubagentLink:
+        assert self.session.parent is not None
+        return self.session.parent
+
+    @property
+    def ref(self) -> SubagentRef:
+        return SubagentRef(session_id=self.session.id, task=self.link.task, agent=self.link.agent)
+
+    @property
+    def item_id(self) -> str:
+        """The parent's spawn_agent item."""
+        return self.link.item_id
+
+    @property
+    def parent_session_id(self) -> str:
+        return self.link.parent_session_id
 
 
 class Host(Protocol):
@@ -131,8 +146,9 @@ class Subagents:
     def __init__(self, runtime: Host) -> None:
         self.runtime = runtime
         self._children: dict[str, Child] = {}  # by the subagent's session id
-        tools: list[Tool] = [SpawnAgentTool(self), WaitAgentsTool(self), SendAgentTool(self), CloseAgentTool(self)]
-        self.toolset = SubagentToolset(tools)
+        # offered to every session; a subagent's own is limited to the tools it was given (ToolCalls.tools)
+        self.toolset = StaticToolset("subagents", [SpawnAgentTool(self), WaitAgentsTool(self), SendAgentTool(self),
+                                                   CloseAgentTool(self)])
         self.context = SubagentContext(self)
 
     def of_turn(self, turn_id: str) -> list[Child]:
@@ -191,8 +207,7 @@ class Subagents:
         session = await self.runtime.store.create_session(
             Path(parent.session.workspace), model, mode, title=_title(args.task), parent=link,
             instructions=instructions, allowed_tools=granted)
-        child = Child(session=session, ref=SubagentRef(session_id=session.id, task=args.task, agent=link.agent),
-                      item_id=ctx.item_id, parent_session_id=parent.session.id, parent_turn_id=parent.turn_id)
+        child = Child(session, parent.turn_id)
         self._children[session.id] = child
         await self._start(child, args.task, parent)
         return child
@@ -295,11 +310,7 @@ class Subagents:
             with contextlib.suppress(NotFound):
                 session = await self.runtime.store.get_session(ref)
                 if session.parent is not None and session.parent.parent_session_id == parent.session.id:
-                    link = session.parent
-                    child = Child(session=session, ref=SubagentRef(session_id=session.id, task=link.task,
-                                                                   agent=link.agent),
-                                  item_id=link.item_id, parent_session_id=parent.session.id,
-                                  parent_turn_id=link.parent_turn_id, status="interrupted", closed=False)
+                    child = Child(session, session.parent.parent_turn_id, status="interrupted")
                     child.ended.set()
                     self._children[session.id] = child
                     return child
@@ -377,7 +388,17 @@ class SpawnAgentArgs(ToolArgs):
         "`write`): a person approves them before it starts.")
 
 
-class SpawnAgentTool(Tool):
+class _SubagentTool(Tool):
+    """What the four tools share: they act on the model's running turn through :class:`Subagents`
+    (read-only to the policy: what a subagent does is decided call by call)."""
+
+    traits = replace(READ_ONLY, on_demand=True, turn_only=True)
+
+    def __init__(self, subagents: Subagents) -> None:
+        self.subagents = subagents
+
+
+class SpawnAgentTool(_SubagentTool):
     name = "spawn_agent"
     description = (
         "Start a subagent: a helper that works on a task in parallel with you, in the same workspace, under "
@@ -385,10 +406,6 @@ class SpawnAgentTool(Tool):
         "Give it a self-contained task. Use several for independent parts of a job."
     )
     Args = SpawnAgentArgs
-    traits = replace(READ_ONLY, on_demand=True, turn_only=True)  # what the subagent does is decided call by call
-
-    def __init__(self, subagents: Subagents) -> None:
-        self.subagents = subagents
 
     def must_ask(self, args: SpawnAgentArgs) -> str | None:
         why = []
@@ -411,15 +428,12 @@ class WaitAgentsArgs(ToolArgs):
     timeout: float = Field(default=WAIT_DEFAULT_S, ge=0, le=WAIT_MAX_S, description="Seconds to wait at most.")
 
 
-class WaitAgentsTool(Tool):
+class WaitAgentsTool(_SubagentTool):
     name = "wait_agents"
     description = ("Wait until subagents have finished (or the timeout passes) and get each one's status and "
                    "report.")
     Args = WaitAgentsArgs
-    traits = replace(READ_ONLY, on_demand=True, waits=True, turn_only=True)
-
-    def __init__(self, subagents: Subagents) -> None:
-        self.subagents = subagents
+    traits = replace(_SubagentTool.traits, waits=True)
 
     async def run(self, args: WaitAgentsArgs, ctx: ToolContext) -> ToolResult:
         children = await self.subagents.wait(args, ctx)
@@ -439,14 +453,10 @@ class SendAgentArgs(ToolArgs):
     message: str = Field(min_length=1, max_length=20_000, description="What to tell it.")
 
 
-class SendAgentTool(Tool):
+class SendAgentTool(_SubagentTool):
     name = "send_agent"
     description = "Send a message to a subagent: it reads it at its next step, or starts working again with it."
     Args = SendAgentArgs
-    traits = replace(READ_ONLY, on_demand=True, turn_only=True)
-
-    def __init__(self, subagents: Subagents) -> None:
-        self.subagents = subagents
 
     async def run(self, args: SendAgentArgs, ctx: ToolContext) -> ToolResult:
         said = await self.subagents.send(args, ctx)
@@ -457,32 +467,14 @@ class CloseAgentArgs(ToolArgs):
     id: str = Field(min_length=1, max_length=40, description="The subagent's id.")
 
 
-class CloseAgentTool(Tool):
+class CloseAgentTool(_SubagentTool):
     name = "close_agent"
     description = "Stop a subagent (its work so far stays in its session)."
     Args = CloseAgentArgs
-    traits = replace(READ_ONLY, on_demand=True, turn_only=True)
-
-    def __init__(self, subagents: Subagents) -> None:
-        self.subagents = subagents
 
     async def run(self, args: CloseAgentArgs, ctx: ToolContext) -> ToolResult:
         child = await self.subagents.close(args, ctx)
         return ToolResult(f"Closed {child.session.id} ({child.status}).", summary=f"closed {child.session.id}")
-
-
-class SubagentToolset:
-    """The subagent tools, for every session (a subagent's own session is offered only the tools it
-    was given, never these: see ``ToolCalls.tools``)."""
-
-    name = "subagents"
-    version = 0
-
-    def __init__(self, tools: Sequence[Tool]) -> None:
-        self._tools = tuple(tools)
-
-    def tools(self, session_id: str, workspace: Path) -> Sequence[Tool]:
-        return self._tools
 
 
 class SubagentContext:

@@ -52,12 +52,11 @@ async def get_memory(store: Store, memory_id: str) -> MemoryRow:
     return row
 
 
-@contextlib.asynccontextmanager
-async def reading(store: Store) -> AsyncIterator[AsyncSession]:
-    """One read session for several of the reads below (``db=``): each session costs SQLite a
-    ``BEGIN`` and a ``ROLLBACK``, two trips to aiosqlite's thread, so a search makes its reads in one."""
-    async with store._session() as db:
-        yield db
+def reading(store: Store) -> AsyncSession:
+    """One read session (``async with``) for several of the reads below (``db=``): each session
+    costs SQLite a ``BEGIN`` and a ``ROLLBACK``, two trips to aiosqlite's thread, so a search makes
+    its reads in one."""
+    return store._session()
 
 
 @contextlib.asynccontextmanager

@@ -191,13 +191,6 @@ class Store:
             db.add(row)
         return _info(row, path)
 
-    async def subagents(self, session_id: str) -> list[SessionInfo]:
-        """The subagent sessions spawned by ``session_id``, oldest first."""
-        q = (select(SessionRow, WorkspaceRow.path).join(WorkspaceRow, SessionRow.workspace_id == WorkspaceRow.id)
-             .where(SessionRow.parent_session_id == session_id).order_by(SessionRow.created_at, SessionRow.id))
-        async with self._session() as db:
-            return [_info(*r) for r in (await db.execute(q)).all()]
-
     async def agent_instructions(self, session_id: str) -> str:
         """What a subagent's session works under ('' for any other session or an unknown one)."""
         async with self._session() as db:
@@ -216,8 +209,8 @@ class Store:
         """One page of sessions (of ``workspace`` when given; whose title contains ``query``,
         case-insensitively, when given: ``%`` and ``_`` match themselves), newest created first,
         and the opaque cursor of the next page (None on the last). Subagents' sessions are not
-        listed, unless ``parent`` is given: then only the subagents of that session are. Raises ``ValueError("invalid
-        cursor")`` for a cursor not made here, ValueError for ``limit < 1``."""
+        listed, unless ``parent`` is given: then only the subagents of that session are. Raises
+        ``ValueError("invalid cursor")`` for a cursor not made here, ValueError for ``limit < 1``."""
         if limit < 1:
             raise ValueError("limit must be at least 1")
         q = (

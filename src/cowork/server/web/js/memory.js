@@ -16,24 +16,33 @@ function IndexState({ index, note }) {
   return html`<p class="muted" role="status" data-testid="memory-index">Search index: ${words[index.state] || index.state}.</p>`;
 }
 
-function MemoryRow({ m, client, readOnly, onChanged }) {
-  const [editing, setEditing] = useState(false);
-  const [text, setText] = useState(m.text);
+/**
+ * One `memory/*` call at a time: `[busy, error, call]`; `call(method, params, then)` runs `then()`
+ * once the server answered, and shows its refusal (e.g. a text that looks like a credential) as it is.
+ */
+function useCall(client) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState(null);
-  const act = async (method, params) => {
+  const call = async (method, params, then) => {
     setBusy(true);
     setError(null);
     try {
       await client.call(method, params);
-      setEditing(false);
-      onChanged();
+      then();
     } catch (e) {
       setError(errorText(e));
     } finally {
       setBusy(false);
     }
   };
+  return [busy, error, call];
+}
+
+function MemoryRow({ m, client, readOnly, onChanged }) {
+  const [editing, setEditing] = useState(false);
+  const [text, setText] = useState(m.text);
+  const [busy, error, call] = useCall(client);
+  const act = (method, params) => call(method, params, () => { setEditing(false); onChanged(); });
   return html`<li class="memory-row" data-testid="memory-row" data-memory-id=${m.id} data-kind=${m.kind}>
     <div class="memory-meta">
       <span class="badge">${m.kind}</span>
@@ -62,22 +71,12 @@ function AddMemory({ client, onAdded }) {
   const [text, setText] = useState('');
   const [kind, setKind] = useState('preference');
   const [workspace, setWorkspace] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState(null);
-  const submit = async (e) => {
+  const [busy, error, call] = useCall(client);
+  const submit = (e) => {
     e.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      const ws = workspace.trim();
-      await client.call('memory/save', { text: text.trim(), kind, scope: ws ? 'workspace' : 'user', ...(ws ? { workspace: ws } : {}) });
-      setText('');
-      onAdded();
-    } catch (err) {
-      setError(errorText(err));  // e.g. refused: it looks like a credential
-    } finally {
-      setBusy(false);
-    }
+    const ws = workspace.trim();
+    call('memory/save', { text: text.trim(), kind, scope: ws ? 'workspace' : 'user', ...(ws ? { workspace: ws } : {}) },
+      () => { setText(''); onAdded(); });
   };
   return html`<form class="card memory-add" onSubmit=${submit} aria-labelledby="memory-add-h">
     <h2 id="memory-add-h">Remember something</h2>
